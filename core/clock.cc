@@ -1,0 +1,104 @@
+#include "clock.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+
+namespace needle::core {
+
+namespace {
+
+std::atomic<int64_t> g_offset{0};
+std::string g_host_name;
+
+uint64_t clock_ns(clockid_t id) {
+  timespec ts{};
+  clock_gettime(id, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+std::string read_first_line(const char* path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) {
+    line.pop_back();
+  }
+  return line;
+}
+
+}  // namespace
+
+uint64_t boot_ns_now() { return clock_ns(CLOCK_BOOTTIME); }
+
+void resample_clock_offset() {
+  // Take the smallest gap of a few samples to keep the skew between the two reads low.
+  int64_t best = 0;
+  uint64_t best_span = UINT64_MAX;
+  for (int i = 0; i < 3; ++i) {
+    uint64_t b1 = clock_ns(CLOCK_BOOTTIME);
+    uint64_t r = clock_ns(CLOCK_REALTIME);
+    uint64_t b2 = clock_ns(CLOCK_BOOTTIME);
+    if (b2 - b1 < best_span) {
+      best_span = b2 - b1;
+      best = static_cast<int64_t>(r) - static_cast<int64_t>(b1 + (b2 - b1) / 2);
+    }
+  }
+  g_offset.store(best, std::memory_order_relaxed);
+}
+
+size_t format_boot_time(uint64_t boot_ns, char* out, size_t cap) {
+  int64_t real = static_cast<int64_t>(boot_ns) + g_offset.load(std::memory_order_relaxed);
+  if (real < 0) {
+    real = 0;
+  }
+  time_t secs = static_cast<time_t>(real / 1'000'000'000);
+  auto nanos = static_cast<long>(real % 1'000'000'000);
+  tm t{};
+  gmtime_r(&secs, &t);
+  int n = std::snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", t.tm_year + 1900,
+                        t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, nanos);
+  if (n < 0) {
+    return 0;
+  }
+  return static_cast<size_t>(n) < cap ? static_cast<size_t>(n) : cap - 1;
+}
+
+std::string format_boot_time(uint64_t boot_ns) {
+  char buf[48];
+  size_t n = format_boot_time(boot_ns, buf, sizeof buf);
+  return std::string(buf, n);
+}
+
+const std::string& host_id() {
+  static const std::string id = [] {
+    for (const char* p : {"/etc/machine-id", "/var/lib/dbus/machine-id",
+                          "/sys/class/dmi/id/product_uuid", "/proc/sys/kernel/random/boot_id"}) {
+      std::string s = read_first_line(p);
+      if (!s.empty()) {
+        return s;
+      }
+    }
+    return std::string("unknown");
+  }();
+  return id;
+}
+
+const std::string& host_name() {
+  if (g_host_name.empty()) {
+    char buf[256] = {};
+    if (gethostname(buf, sizeof buf - 1) == 0) {
+      g_host_name = buf;
+    } else {
+      g_host_name = "localhost";
+    }
+  }
+  return g_host_name;
+}
+
+void set_host_name(const std::string& name) { g_host_name = name; }
+
+}  // namespace needle::core

@@ -1,0 +1,25 @@
+// Time and identity: boot clock to RFC 3339, host id and name.
+#ifndef NEEDLE_CORE_CLOCK_H
+#define NEEDLE_CORE_CLOCK_H
+
+#include <cstdint>
+#include <string>
+
+namespace needle::core {
+
+uint64_t boot_ns_now();
+/// Realtime minus boot time, sampled now (re-sampled by the core once a minute).
+void resample_clock_offset();
+/// RFC 3339 UTC with 9 fractional digits; writes at most cap-1 bytes and a NUL, returns length.
+size_t format_boot_time(uint64_t boot_ns, char* out, size_t cap);
+std::string format_boot_time(uint64_t boot_ns);
+
+/// /etc/machine-id, else the DMI product uuid, else the boot id.
+const std::string& host_id();
+/// [needle] host_name, else gethostname(); set once at start.
+const std::string& host_name();
+void set_host_name(const std::string& name);
+
+}  // namespace needle::core
+
+#endif  // NEEDLE_CORE_CLOCK_H

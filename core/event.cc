@@ -1,0 +1,403 @@
+#include "event.h"
+
+#include <cstring>
+
+namespace needle::core {
+
+namespace {
+
+bool utf8_step(const unsigned char* p, size_t n, size_t& len) {
+  unsigned char c = p[0];
+  if (c < 0x80) {
+    len = 1;
+    return true;
+  }
+  uint32_t cp = 0;
+  uint32_t min = 0;
+  if ((c & 0xe0) == 0xc0) {
+    len = 2;
+    cp = c & 0x1f;
+    min = 0x80;
+  } else if ((c & 0xf0) == 0xe0) {
+    len = 3;
+    cp = c & 0x0f;
+    min = 0x800;
+  } else if ((c & 0xf8) == 0xf0) {
+    len = 4;
+    cp = c & 0x07;
+    min = 0x10000;
+  } else {
+    len = 1;
+    return false;
+  }
+  if (len > n) {
+    len = 1;
+    return false;
+  }
+  for (size_t i = 1; i < len; ++i) {
+    if ((p[i] & 0xc0) != 0x80) {
+      len = 1;
+      return false;
+    }
+    cp = (cp << 6) | (p[i] & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+    len = 1;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool valid_utf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    // Fast path for ASCII runs.
+    if (p[i] < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    if (!utf8_step(p + i, n - i, len)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+bool sanitize_utf8(std::string_view in, std::string& out) {
+  out.clear();
+  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+  size_t n = in.size();
+  bool clean = true;
+  size_t i = 0;
+  while (i < n) {
+    size_t len = 0;
+    if (utf8_step(p + i, n - i, len)) {
+      out.append(in.data() + i, len);
+    } else {
+      out.append("\xef\xbf\xbd");
+      clean = false;
+    }
+    i += len;
+  }
+  return clean;
+}
+
+void Event::clear() {
+  nodes_.clear();
+  arena_.clear();
+  nodes_.push_back(Node{});
+  nodes_[0].type = NEEDLE_NODE_OBJECT;
+  boot_ns = 0;
+  source_index = 0;
+  cgroup_id = 0;
+  seq = 0;
+}
+
+uint32_t Event::store(std::string_view s) {
+  auto off = static_cast<uint32_t>(arena_.size());
+  arena_.append(s);
+  return off;
+}
+
+uint32_t Event::add_node(uint32_t parent, std::string_view key, uint32_t type) {
+  Node n;
+  n.type = type;
+  n.key_off = store(key);
+  n.key_len = static_cast<uint32_t>(key.size());
+  n.parent = parent;
+  auto idx = static_cast<uint32_t>(nodes_.size());
+  nodes_.push_back(n);
+  Node& p = nodes_[parent];
+  if (p.last == kNone) {
+    p.first = idx;
+  } else {
+    nodes_[p.last].next = idx;
+  }
+  p.last = idx;
+  p.count++;
+  return idx;
+}
+
+uint32_t Event::child_by_key(uint32_t parent, std::string_view key) const {
+  for (uint32_t c = nodes_[parent].first; c != kNone; c = nodes_[c].next) {
+    const Node& n = nodes_[c];
+    if (n.key_len == key.size() && std::memcmp(arena_.data() + n.key_off, key.data(),
+                                               key.size()) == 0) {
+      return c;
+    }
+  }
+  return kNone;
+}
+
+void Event::reset_children(uint32_t n) {
+  nodes_[n].first = kNone;
+  nodes_[n].last = kNone;
+  nodes_[n].count = 0;
+}
+
+uint32_t Event::resolve(needle_node parent, std::string_view path, uint32_t type) {
+  if (parent >= nodes_.size() || nodes_[parent].type != NEEDLE_NODE_OBJECT) {
+    return kNone;
+  }
+  uint32_t cur = parent;
+  while (true) {
+    size_t dot = path.find('.');
+    std::string_view part = path.substr(0, dot);
+    bool last = dot == std::string_view::npos;
+    uint32_t c = child_by_key(cur, part);
+    if (last) {
+      if (c == kNone) {
+        return add_node(cur, part, type);
+      }
+      Node& n = nodes_[c];
+      if (n.type != type || type == NEEDLE_NODE_STRING) {
+        if ((n.type == NEEDLE_NODE_OBJECT || n.type == NEEDLE_NODE_ARRAY) && n.type != type) {
+          reset_children(c);
+        }
+        n.type = type;
+      }
+      return c;
+    }
+    if (c == kNone) {
+      c = add_node(cur, part, NEEDLE_NODE_OBJECT);
+    } else if (nodes_[c].type != NEEDLE_NODE_OBJECT) {
+      reset_children(c);
+      nodes_[c].type = NEEDLE_NODE_OBJECT;
+    }
+    cur = c;
+    path = path.substr(dot + 1);
+  }
+}
+
+needle_node Event::object(needle_node parent, std::string_view path) {
+  return resolve(parent, path, NEEDLE_NODE_OBJECT);
+}
+
+needle_node Event::array(needle_node parent, std::string_view path) {
+  return resolve(parent, path, NEEDLE_NODE_ARRAY);
+}
+
+void Event::set_str(needle_node parent, std::string_view path, std::string_view value) {
+  uint32_t n = resolve(parent, path, NEEDLE_NODE_STRING);
+  if (n == kNone) {
+    return;
+  }
+  if (!valid_utf8(value)) {
+    thread_local std::string clean;
+    sanitize_utf8(value, clean);
+    nodes_[n].v.s = {store(clean), static_cast<uint32_t>(clean.size())};
+    mark(NEEDLE_MARK_LOSSY, path_of(n));
+    return;
+  }
+  nodes_[n].v.s = {store(value), static_cast<uint32_t>(value.size())};
+}
+
+void Event::set_int(needle_node parent, std::string_view path, int64_t v) {
+  uint32_t n = resolve(parent, path, NEEDLE_NODE_INT);
+  if (n != kNone) {
+    nodes_[n].v.i = v;
+  }
+}
+
+void Event::set_uint(needle_node parent, std::string_view path, uint64_t v) {
+  uint32_t n = resolve(parent, path, NEEDLE_NODE_UINT);
+  if (n != kNone) {
+    nodes_[n].v.u = v;
+  }
+}
+
+void Event::set_double(needle_node parent, std::string_view path, double v) {
+  uint32_t n = resolve(parent, path, NEEDLE_NODE_DOUBLE);
+  if (n != kNone) {
+    nodes_[n].v.d = v;
+  }
+}
+
+void Event::set_bool(needle_node parent, std::string_view path, bool v) {
+  uint32_t n = resolve(parent, path, NEEDLE_NODE_BOOL);
+  if (n != kNone) {
+    nodes_[n].v.b = v;
+  }
+}
+
+void Event::push_str(needle_node array, std::string_view value) {
+  if (array >= nodes_.size() || nodes_[array].type != NEEDLE_NODE_ARRAY) {
+    return;
+  }
+  uint32_t n = add_node(array, {}, NEEDLE_NODE_STRING);
+  if (!valid_utf8(value)) {
+    thread_local std::string clean;
+    sanitize_utf8(value, clean);
+    nodes_[n].v.s = {store(clean), static_cast<uint32_t>(clean.size())};
+    mark(NEEDLE_MARK_LOSSY, path_of(array));
+    return;
+  }
+  nodes_[n].v.s = {store(value), static_cast<uint32_t>(value.size())};
+}
+
+void Event::push_int(needle_node array, int64_t v) {
+  if (array >= nodes_.size() || nodes_[array].type != NEEDLE_NODE_ARRAY) {
+    return;
+  }
+  uint32_t n = add_node(array, {}, NEEDLE_NODE_INT);
+  nodes_[n].v.i = v;
+}
+
+needle_node Event::push_object(needle_node array) {
+  if (array >= nodes_.size() || nodes_[array].type != NEEDLE_NODE_ARRAY) {
+    return kNone;
+  }
+  return add_node(array, {}, NEEDLE_NODE_OBJECT);
+}
+
+needle_node Event::find(needle_node parent, std::string_view path) const {
+  if (parent >= nodes_.size()) {
+    return kNone;
+  }
+  uint32_t cur = parent;
+  while (true) {
+    if (nodes_[cur].type != NEEDLE_NODE_OBJECT) {
+      return kNone;
+    }
+    size_t dot = path.find('.');
+    cur = child_by_key(cur, path.substr(0, dot));
+    if (cur == kNone || dot == std::string_view::npos) {
+      return cur;
+    }
+    path = path.substr(dot + 1);
+  }
+}
+
+uint32_t Event::type_of(needle_node n) const {
+  return n < nodes_.size() ? nodes_[n].type : NEEDLE_NODE_NONE;
+}
+
+bool Event::get_str(needle_node n, std::string_view& out) const {
+  if (type_of(n) != NEEDLE_NODE_STRING) {
+    return false;
+  }
+  out = str(nodes_[n]);
+  return true;
+}
+
+bool Event::get_int(needle_node n, int64_t& out) const {
+  switch (type_of(n)) {
+    case NEEDLE_NODE_INT:
+      out = nodes_[n].v.i;
+      return true;
+    case NEEDLE_NODE_UINT:
+      out = static_cast<int64_t>(nodes_[n].v.u);
+      return nodes_[n].v.u <= static_cast<uint64_t>(INT64_MAX);
+    default:
+      return false;
+  }
+}
+
+bool Event::get_uint(needle_node n, uint64_t& out) const {
+  switch (type_of(n)) {
+    case NEEDLE_NODE_UINT:
+      out = nodes_[n].v.u;
+      return true;
+    case NEEDLE_NODE_INT:
+      out = static_cast<uint64_t>(nodes_[n].v.i);
+      return nodes_[n].v.i >= 0;
+    default:
+      return false;
+  }
+}
+
+size_t Event::size(needle_node n) const {
+  uint32_t t = type_of(n);
+  return (t == NEEDLE_NODE_OBJECT || t == NEEDLE_NODE_ARRAY) ? nodes_[n].count : 0;
+}
+
+needle_node Event::child(needle_node n, size_t index) const {
+  if (index >= size(n)) {
+    return kNone;
+  }
+  uint32_t c = nodes_[n].first;
+  for (size_t i = 0; i < index && c != kNone; ++i) {
+    c = nodes_[c].next;
+  }
+  return c;
+}
+
+void Event::remove(needle_node n) {
+  if (n == 0 || n >= nodes_.size()) {
+    return;
+  }
+  uint32_t p = nodes_[n].parent;
+  Node& parent = nodes_[p];
+  uint32_t prev = kNone;
+  for (uint32_t c = parent.first; c != kNone; prev = c, c = nodes_[c].next) {
+    if (c != n) {
+      continue;
+    }
+    if (prev == kNone) {
+      parent.first = nodes_[c].next;
+    } else {
+      nodes_[prev].next = nodes_[c].next;
+    }
+    if (parent.last == c) {
+      parent.last = prev;
+    }
+    parent.count--;
+    nodes_[c].type = NEEDLE_NODE_NONE;
+    return;
+  }
+}
+
+void Event::mark(uint32_t which, std::string_view field) {
+  const char* name = nullptr;
+  switch (which) {
+    case NEEDLE_MARK_TRUNCATED:
+      name = "truncated";
+      break;
+    case NEEDLE_MARK_LOSSY:
+      name = "lossy";
+      break;
+    case NEEDLE_MARK_INCOMPLETE:
+      name = "incomplete";
+      break;
+    default:
+      return;
+  }
+  uint32_t arr = child_by_key(0, name);
+  if (arr == kNone) {
+    arr = add_node(0, name, NEEDLE_NODE_ARRAY);
+  }
+  for (uint32_t c = nodes_[arr].first; c != kNone; c = nodes_[c].next) {
+    if (str(nodes_[c]) == field) {
+      return;
+    }
+  }
+  uint32_t n = add_node(arr, {}, NEEDLE_NODE_STRING);
+  nodes_[n].v.s = {store(field), static_cast<uint32_t>(field.size())};
+}
+
+std::string Event::path_of(needle_node n) const {
+  std::string out;
+  std::vector<uint32_t> chain;
+  for (uint32_t c = n; c != 0 && c != kNone; c = nodes_[c].parent) {
+    chain.push_back(c);
+  }
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    const Node& node = nodes_[*it];
+    if (nodes_[node.parent].type == NEEDLE_NODE_ARRAY) {
+      continue;  // array members have no name; name the array
+    }
+    if (!out.empty()) {
+      out.push_back('.');
+    }
+    out.append(key(node));
+  }
+  return out;
+}
+
+}  // namespace needle::core

@@ -1,0 +1,101 @@
+// The core's event: a small tree (objects, arrays, scalars) in two reusable vectors, so that a
+// pooled Event allocates nothing once warm. Plugins reach it only through the host API
+// (host_api.cc); this header is core-private.
+#ifndef NEEDLE_CORE_EVENT_H
+#define NEEDLE_CORE_EVENT_H
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "needle/abi.h"
+
+namespace needle::core {
+
+class Event {
+ public:
+  static constexpr uint32_t kNone = NEEDLE_NO_NODE;
+
+  Event() { clear(); }
+
+  /// Empties the event, keeping capacity.
+  void clear();
+
+  // Metadata the core keeps beside the tree.
+  uint64_t boot_ns = 0;
+  uint32_t source_index = 0;   // which source instance produced it (pipeline routing)
+  uint64_t cgroup_id = 0;      // for parking: events of one cgroup stay in order
+  uint64_t seq = 0;
+
+  needle_node object(needle_node parent, std::string_view path);
+  needle_node array(needle_node parent, std::string_view path);
+  void set_str(needle_node parent, std::string_view path, std::string_view value);
+  void set_int(needle_node parent, std::string_view path, int64_t v);
+  void set_uint(needle_node parent, std::string_view path, uint64_t v);
+  void set_double(needle_node parent, std::string_view path, double v);
+  void set_bool(needle_node parent, std::string_view path, bool v);
+  void push_str(needle_node array, std::string_view value);
+  void push_int(needle_node array, int64_t v);
+  needle_node push_object(needle_node array);
+
+  needle_node find(needle_node parent, std::string_view path) const;
+  uint32_t type_of(needle_node n) const;
+  bool get_str(needle_node n, std::string_view& out) const;
+  bool get_int(needle_node n, int64_t& out) const;
+  bool get_uint(needle_node n, uint64_t& out) const;
+  size_t size(needle_node n) const;
+  needle_node child(needle_node n, size_t index) const;
+  void remove(needle_node n);
+  /// Adds `field` to the array `truncated`, `lossy` or `incomplete` (once).
+  void mark(uint32_t which, std::string_view field);
+
+  /// Dotted name of a node ("process.args").
+  std::string path_of(needle_node n) const;
+
+  // Read access for the encoders.
+  struct Node {
+    uint32_t type = NEEDLE_NODE_NONE;
+    uint32_t key_off = 0;
+    uint32_t key_len = 0;
+    uint32_t parent = kNone;
+    uint32_t first = kNone;    // first child
+    uint32_t last = kNone;     // last child
+    uint32_t next = kNone;     // next sibling
+    uint32_t count = 0;        // children
+    union {
+      int64_t i;
+      uint64_t u;
+      double d;
+      struct {
+        uint32_t off;
+        uint32_t len;
+      } s;
+      bool b;
+    } v{};
+  };
+  const Node& node(uint32_t i) const { return nodes_[i]; }
+  std::string_view key(const Node& n) const { return {arena_.data() + n.key_off, n.key_len}; }
+  std::string_view str(const Node& n) const { return {arena_.data() + n.v.s.off, n.v.s.len}; }
+
+ private:
+  uint32_t add_node(uint32_t parent, std::string_view key, uint32_t type);
+  uint32_t child_by_key(uint32_t parent, std::string_view key) const;
+  /// Walks `path`, creating objects for all but the last component, and returns the node for
+  /// the last one (created with `type` when missing; reset to `type` when present).
+  uint32_t resolve(needle_node parent, std::string_view path, uint32_t type);
+  uint32_t store(std::string_view s);
+  void reset_children(uint32_t n);
+
+  std::vector<Node> nodes_;
+  std::string arena_;
+};
+
+/// Replaces invalid UTF-8 in `in` with U+FFFD into `out`; returns false when anything was replaced.
+bool sanitize_utf8(std::string_view in, std::string& out);
+/// True when `s` is valid UTF-8.
+bool valid_utf8(std::string_view s);
+
+}  // namespace needle::core
+
+#endif  // NEEDLE_CORE_EVENT_H

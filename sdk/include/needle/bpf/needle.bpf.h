@@ -1,0 +1,168 @@
+/* Kernel side of the Needle SDK: include after vmlinux.h and the libbpf headers.
+ *
+ * Gives every source object the maps it shares with needle (the one ring buffer, the per-CPU
+ * drop counters, the filters), the globals needle sets before load, the task-context helper and
+ * the batched submit. needle creates the shared maps once and reuses them in every object, so
+ * records of all sources keep one order. */
+#ifndef NEEDLE_BPF_NEEDLE_BPF_H
+#define NEEDLE_BPF_NEEDLE_BPF_H
+
+#include "needle/bpf/record.h"
+
+#ifndef NEEDLE_MAX_SOURCES
+#define NEEDLE_MAX_SOURCES 64
+#endif
+
+/* A config global: `NEEDLE_CONFIG(__u32, max_args, 32);` declares a `const volatile` that the
+ * plugin sets with host->bpf_set_global before load (the verifier then prunes dead branches). */
+#define NEEDLE_CONFIG(type, name, value) const volatile type name = value
+
+/* Set by needle before load. */
+NEEDLE_CONFIG(__u32, needle_source_index, 0);
+NEEDLE_CONFIG(__u32, needle_self_tgid, 0);
+NEEDLE_CONFIG(__u64, needle_wakeup_bytes, 65536);   /* force a wakeup past this much unread data */
+NEEDLE_CONFIG(__u32, needle_filter_exe_on, 0);
+NEEDLE_CONFIG(__u32, needle_filter_cgroup_on, 0);
+
+/* The one ring buffer (needle sizes it and reuses its fd in every object). */
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 4096 * 64);
+} needle_ring SEC(".maps");
+
+/* Records lost because the ring was full, per source index and CPU. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, NEEDLE_MAX_SOURCES);
+  __type(key, __u32);
+  __type(value, __u64);
+} needle_drops SEC(".maps");
+
+struct needle_exe_key {
+  __u64 dev;           /* kernel encoding of the superblock's s_dev */
+  __u64 ino;
+};
+
+/* exclude_exe: executables whose processes are not reported. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1024);
+  __type(key, struct needle_exe_key);
+  __type(value, __u8);
+} needle_filter_exe SEC(".maps");
+
+/* exclude_cgroups: cgroup v2 ids whose processes are not reported. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1024);
+  __type(key, __u64);
+  __type(value, __u8);
+} needle_filter_cgroup SEC(".maps");
+
+static __always_inline void needle_count_drop(void) {
+  __u32 key = needle_source_index;
+  __u64* count = bpf_map_lookup_elem(&needle_drops, &key);
+  if (count) {
+    *count += 1;
+  }
+}
+
+/* True when events of `task` must not be reported: needle itself or a configured exclusion.
+ * Call before reserving ring space. */
+static __always_inline int needle_task_filtered(struct task_struct* task) {
+  __u32 tgid = BPF_CORE_READ(task, tgid);
+  if (tgid == needle_self_tgid) {
+    return 1;
+  }
+  if (needle_filter_cgroup_on) {
+    /* The task's own cgroup, not current's: the snapshot iterator runs in needle's context. */
+    __u64 cg = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+    if (bpf_map_lookup_elem(&needle_filter_cgroup, &cg)) {
+      return 1;
+    }
+  }
+  if (needle_filter_exe_on) {
+    struct needle_exe_key key = {};
+    struct file* exe = BPF_CORE_READ(task, mm, exe_file);
+    if (exe) {
+      key.dev = BPF_CORE_READ(exe, f_inode, i_sb, s_dev);
+      key.ino = BPF_CORE_READ(exe, f_inode, i_ino);
+      if (bpf_map_lookup_elem(&needle_filter_exe, &key)) {
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+static __always_inline int needle_current_filtered(void) {
+  return needle_task_filtered((struct task_struct*)bpf_get_current_task_btf());
+}
+
+/* Fills the task context of `task` (usually the current task). */
+static __always_inline void needle_fill_task_ctx(struct needle_task_ctx* ctx,
+                                                 struct task_struct* task) {
+  struct task_struct* leader = BPF_CORE_READ(task, group_leader);
+  ctx->tgid = BPF_CORE_READ(task, tgid);
+  ctx->pid = BPF_CORE_READ(task, pid);
+  ctx->ppid = BPF_CORE_READ(task, real_parent, tgid);
+  ctx->uid = BPF_CORE_READ(task, cred, uid.val);
+  ctx->gid = BPF_CORE_READ(task, cred, gid.val);
+  ctx->euid = BPF_CORE_READ(task, cred, euid.val);
+  /* The pid as seen in the task's own namespace: the last level of its struct pid. */
+  {
+    struct pid* tp = BPF_CORE_READ(task, thread_pid);
+    unsigned int level = BPF_CORE_READ(tp, level);
+    ctx->vpid = BPF_CORE_READ(tp, numbers[level & 7].nr);
+    struct pid* lp = BPF_CORE_READ(leader, thread_pid);
+    unsigned int llevel = BPF_CORE_READ(lp, level);
+    ctx->vtgid = BPF_CORE_READ(lp, numbers[llevel & 7].nr);
+  }
+  ctx->cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+  ctx->start_ns = BPF_CORE_READ(leader, start_boottime);
+  BPF_CORE_READ_STR_INTO(&ctx->comm, task, comm);
+}
+
+/* Fills the common header of a reserved record for the current task. */
+static __always_inline void needle_fill_header(struct needle_record_header* hdr, __u16 kind,
+                                               __u16 version, __u32 size) {
+  hdr->kind = kind;
+  hdr->version = version;
+  hdr->size = size;
+  hdr->boot_ns = bpf_ktime_get_boot_ns();
+  hdr->source = needle_source_index;
+  hdr->cpu = bpf_get_smp_processor_id();
+  needle_fill_task_ctx(&hdr->task, (struct task_struct*)bpf_get_current_task_btf());
+}
+
+/* Reserves `size` bytes in the ring; counts a drop (signalled as needle.gap) when full. */
+static __always_inline void* needle_reserve(__u64 size) {
+  void* rec = bpf_ringbuf_reserve(&needle_ring, size, 0);
+  if (!rec) {
+    needle_count_drop();
+  }
+  return rec;
+}
+
+/* The wakeup flag for a submit: wake the reader only once enough data is waiting; the reader's
+ * own timer (ring_flush_ms) bounds how long a record may wait. */
+static __always_inline __u64 needle_wakeup_flags(void) {
+  __u64 avail = bpf_ringbuf_query(&needle_ring, BPF_RB_AVAIL_DATA);
+  return avail >= needle_wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void needle_submit(void* rec) {
+  bpf_ringbuf_submit(rec, needle_wakeup_flags());
+}
+
+/* For variable-size records built in a per-CPU scratch buffer: copies `size` bytes and counts a
+ * drop when the ring is full. */
+static __always_inline int needle_output(void* data, __u64 size) {
+  long err = bpf_ringbuf_output(&needle_ring, data, size, needle_wakeup_flags());
+  if (err) {
+    needle_count_drop();
+  }
+  return (int)err;
+}
+
+#endif /* NEEDLE_BPF_NEEDLE_BPF_H */

@@ -1,0 +1,110 @@
+// C++ view of an event: a tree of objects, arrays and scalars addressed by dotted paths.
+// An Event wraps a needle_event the host owns; it is valid only while the slot that received it
+// runs (decode, enrich) or until submit.
+#ifndef NEEDLE_EVENT_H
+#define NEEDLE_EVENT_H
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "needle/abi.h"
+
+namespace needle {
+
+class Event {
+ public:
+  Event(const needle_host_api* api, needle_event* ev, needle_node node = NEEDLE_ROOT)
+      : api_(api), ev_(ev), node_(node) {}
+
+  needle_event* raw() const { return ev_; }
+  needle_node node() const { return node_; }
+  bool valid() const { return node_ != NEEDLE_NO_NODE; }
+
+  /// A nested object (created when missing), e.g. ev.object("process").
+  Event object(std::string_view path) {
+    return Event(api_, ev_, api_->ev_object(ev_, node_, path.data(), path.size()));
+  }
+  Event array(std::string_view path) {
+    return Event(api_, ev_, api_->ev_array(ev_, node_, path.data(), path.size()));
+  }
+
+  void set(std::string_view path, std::string_view v) {
+    api_->ev_set_str(ev_, node_, path.data(), path.size(), v.data(), v.size());
+  }
+  void set(std::string_view path, const char* v) { set(path, std::string_view(v)); }
+  void set(std::string_view path, bool v) {
+    api_->ev_set_bool(ev_, node_, path.data(), path.size(), v ? 1 : 0);
+  }
+  void set(std::string_view path, double v) {
+    api_->ev_set_double(ev_, node_, path.data(), path.size(), v);
+  }
+  void set(std::string_view path, int64_t v) {
+    api_->ev_set_int(ev_, node_, path.data(), path.size(), v);
+  }
+  void set(std::string_view path, int32_t v) { set(path, static_cast<int64_t>(v)); }
+  void set(std::string_view path, uint64_t v) {
+    api_->ev_set_uint(ev_, node_, path.data(), path.size(), v);
+  }
+  void set(std::string_view path, uint32_t v) { set(path, static_cast<uint64_t>(v)); }
+
+  /// Array members (this must be an array node).
+  void push(std::string_view v) { api_->ev_push_str(ev_, node_, v.data(), v.size()); }
+  void push(int64_t v) { api_->ev_push_int(ev_, node_, v); }
+  Event push_object() { return Event(api_, ev_, api_->ev_push_object(ev_, node_)); }
+
+  Event find(std::string_view path) const {
+    return Event(api_, ev_, api_->ev_find(ev_, node_, path.data(), path.size()));
+  }
+  uint32_t type() const { return valid() ? api_->ev_type_of(ev_, node_) : NEEDLE_NODE_NONE; }
+  std::optional<std::string_view> str() const {
+    const char* s = nullptr;
+    size_t n = 0;
+    if (!valid() || api_->ev_get_str(ev_, node_, &s, &n) != NEEDLE_OK) {
+      return std::nullopt;
+    }
+    return std::string_view(s, n);
+  }
+  std::optional<int64_t> int_value() const {
+    int64_t v = 0;
+    if (!valid() || api_->ev_get_int(ev_, node_, &v) != NEEDLE_OK) {
+      return std::nullopt;
+    }
+    return v;
+  }
+  std::optional<uint64_t> uint_value() const {
+    uint64_t v = 0;
+    if (!valid() || api_->ev_get_uint(ev_, node_, &v) != NEEDLE_OK) {
+      return std::nullopt;
+    }
+    return v;
+  }
+  std::optional<std::string_view> get_str(std::string_view path) const { return find(path).str(); }
+  std::optional<uint64_t> get_uint(std::string_view path) const {
+    return find(path).uint_value();
+  }
+  std::optional<int64_t> get_int(std::string_view path) const { return find(path).int_value(); }
+  size_t size() const { return valid() ? api_->ev_size(ev_, node_) : 0; }
+  Event child(size_t i) const { return Event(api_, ev_, api_->ev_child(ev_, node_, i)); }
+  void remove() {
+    if (valid()) {
+      api_->ev_remove(ev_, node_);
+    }
+  }
+
+  /// Lists a dotted field name under `truncated`, `lossy` or `incomplete`.
+  void mark(uint32_t which, std::string_view field) {
+    api_->ev_mark(ev_, which, field.data(), field.size());
+  }
+  void mark_truncated(std::string_view field) { mark(NEEDLE_MARK_TRUNCATED, field); }
+  void mark_incomplete(std::string_view field) { mark(NEEDLE_MARK_INCOMPLETE, field); }
+
+ private:
+  const needle_host_api* api_;
+  needle_event* ev_;
+  needle_node node_;
+};
+
+}  // namespace needle
+
+#endif  // NEEDLE_EVENT_H

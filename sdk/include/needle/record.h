@@ -1,0 +1,89 @@
+// User-space side of the common record header: layout checks and the helpers every source uses
+// to turn a record's task context into the event's `process` fields.
+#ifndef NEEDLE_RECORD_H
+#define NEEDLE_RECORD_H
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string_view>
+
+#include "needle/abi.h"
+#include "needle/bpf/record.h"
+#include "needle/event.h"
+
+static_assert(sizeof(needle_task_ctx) == 64, "needle_task_ctx layout");
+static_assert(offsetof(needle_task_ctx, cgroup_id) == 32, "needle_task_ctx layout");
+static_assert(offsetof(needle_task_ctx, comm) == 48, "needle_task_ctx layout");
+static_assert(sizeof(needle_record_header) == NEEDLE_RECORD_HEADER_SIZE, "header layout");
+static_assert(offsetof(needle_record_header, boot_ns) == 8, "header layout");
+static_assert(offsetof(needle_record_header, source) == 16, "header layout");
+static_assert(offsetof(needle_record_header, task) == 24, "header layout");
+
+namespace needle {
+
+/// Reads a fixed-size record of type T from raw ring bytes, or nullptr when `raw` is too short
+/// or its header claims another size. T must start with needle_record_header.
+template <typename T>
+bool read_record(std::span<const std::byte> raw, T& out) {
+  if (raw.size() < sizeof(T)) {
+    return false;
+  }
+  std::memcpy(&out, raw.data(), sizeof(T));
+  return out.hdr.size <= raw.size();
+}
+
+/// Length of a NUL-terminated string inside a fixed buffer.
+inline std::string_view fixed_str(const char* buf, size_t cap) {
+  return std::string_view(buf, strnlen(buf, cap));
+}
+
+/// entity_id: a stable hash of host id, tgid and start time (FNV-1a 64, as 16 hex digits).
+/// Every plugin that names a process (its own or a parent) uses this one function.
+inline void entity_id(std::string_view host_id, uint32_t tgid, uint64_t start_ns, char out[17]) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](const void* p, size_t n) {
+    const auto* b = static_cast<const unsigned char*>(p);
+    for (size_t i = 0; i < n; ++i) {
+      h ^= b[i];
+      h *= 1099511628211ull;
+    }
+  };
+  mix(host_id.data(), host_id.size());
+  mix(&tgid, sizeof tgid);
+  mix(&start_ns, sizeof start_ns);
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 15; i >= 0; --i) {
+    out[i] = kHex[h & 0xf];
+    h >>= 4;
+  }
+  out[16] = '\0';
+}
+
+/// Fills `process.*` from a record's task context: pid, tid, ppid, uid, gid, euid, comm,
+/// cgroup_id, start_time, entity_id, and vpid when the task is in a child PID namespace.
+inline void fill_process(const needle_host_api* api, Event ev, const needle_task_ctx& t) {
+  Event p = ev.object("process");
+  p.set("pid", t.tgid);
+  p.set("tid", t.pid);
+  if (t.vtgid != 0 && t.vtgid != t.tgid) {
+    p.set("vpid", t.vtgid);
+  }
+  p.set("ppid", t.ppid);
+  p.set("uid", t.uid);
+  p.set("gid", t.gid);
+  p.set("euid", t.euid);
+  p.set("comm", fixed_str(t.comm, sizeof t.comm));
+  p.set("cgroup_id", t.cgroup_id);
+  char when[40];
+  size_t n = api->format_time(t.start_ns, when, sizeof when);
+  p.set("start_time", std::string_view(when, n));
+  char id[17];
+  entity_id(api->host_id(), t.tgid, t.start_ns, id);
+  p.set("entity_id", std::string_view(id, 16));
+}
+
+}  // namespace needle
+
+#endif  // NEEDLE_RECORD_H

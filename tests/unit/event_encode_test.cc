@@ -1,0 +1,134 @@
+// The event tree and its two encodings: nesting by dotted path, replacement in place, marks,
+// invalid UTF-8 replaced and listed under `lossy`, and msgpack carrying the same map as JSON.
+#include <gtest/gtest.h>
+
+#include <msgpack.hpp>
+
+#include "encode.h"
+#include "event.h"
+
+namespace needle::core {
+namespace {
+
+std::string json(const Event& ev) {
+  std::string out;
+  encode_json(ev, out);
+  return out;
+}
+
+TEST(Event, DottedPathsNestAndKeepInsertionOrder) {
+  Event ev;
+  ev.set_str(NEEDLE_ROOT, "type", "process.exec");
+  ev.set_uint(NEEDLE_ROOT, "process.pid", 42);
+  ev.set_str(NEEDLE_ROOT, "process.comm", "sh");
+  ev.set_str(NEEDLE_ROOT, "host.name", "h1");
+  EXPECT_EQ(json(ev),
+            R"({"type":"process.exec","process":{"pid":42,"comm":"sh"},"host":{"name":"h1"}})");
+}
+
+TEST(Event, SettingAFieldAgainReplacesItInPlace) {
+  Event ev;
+  ev.set_str(NEEDLE_ROOT, "type", "");
+  ev.set_str(NEEDLE_ROOT, "source", "s");
+  ev.set_str(NEEDLE_ROOT, "type", "x.y");
+  EXPECT_EQ(json(ev), R"({"type":"x.y","source":"s"})");
+}
+
+TEST(Event, ArraysOfStringsAndObjects) {
+  Event ev;
+  needle_node args = ev.array(NEEDLE_ROOT, "process.args");
+  ev.push_str(args, "ls");
+  ev.push_str(args, "-l");
+  needle_node anc = ev.array(NEEDLE_ROOT, "ancestors");
+  needle_node a = ev.push_object(anc);
+  ev.set_uint(a, "pid", 1);
+  ev.set_str(a, "exe", "/sbin/init");
+  EXPECT_EQ(json(ev),
+            R"({"process":{"args":["ls","-l"]},"ancestors":[{"pid":1,"exe":"/sbin/init"}]})");
+  EXPECT_EQ(ev.size(args), 2u);
+}
+
+TEST(Event, FindGetAndRemove) {
+  Event ev;
+  ev.set_int(NEEDLE_ROOT, "process.exit_code", 3);
+  ev.set_bool(NEEDLE_ROOT, "process.fileless", true);
+  int64_t code = 0;
+  ASSERT_TRUE(ev.get_int(ev.find(NEEDLE_ROOT, "process.exit_code"), code));
+  EXPECT_EQ(code, 3);
+  EXPECT_EQ(ev.find(NEEDLE_ROOT, "process.nothing"), Event::kNone);
+  ev.remove(ev.find(NEEDLE_ROOT, "process.fileless"));
+  EXPECT_EQ(json(ev), R"({"process":{"exit_code":3}})");
+}
+
+TEST(Event, JsonEscapesControlCharactersQuotesAndBackslashes) {
+  Event ev;
+  ev.set_str(NEEDLE_ROOT, "s", std::string_view("a\"b\\c\n\x01\t", 8));
+  EXPECT_EQ(json(ev), R"({"s":"a\"b\\c\n\u0001\t"})");
+}
+
+TEST(Event, InvalidUtf8IsReplacedAndMarkedLossy) {
+  Event ev;
+  ev.set_str(NEEDLE_ROOT, "process.exe", std::string_view("/tmp/\xff\xfe", 7));
+  needle_node args = ev.array(NEEDLE_ROOT, "process.args");
+  ev.push_str(args, std::string_view("ok", 2));
+  ev.push_str(args, std::string_view("\xc3", 1));   // truncated sequence
+  EXPECT_EQ(json(ev),
+            "{\"process\":{\"exe\":\"/tmp/\xef\xbf\xbd\xef\xbf\xbd\",\"args\":[\"ok\","
+            "\"\xef\xbf\xbd\"]},\"lossy\":[\"process.exe\",\"process.args\"]}");
+}
+
+TEST(Event, ValidMultibyteUtf8IsKept) {
+  Event ev;
+  ev.set_str(NEEDLE_ROOT, "s", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x92");
+  EXPECT_EQ(ev.find(NEEDLE_ROOT, "lossy"), Event::kNone);
+}
+
+TEST(Event, MarksAreListedOnce) {
+  Event ev;
+  ev.mark(NEEDLE_MARK_TRUNCATED, "process.args");
+  ev.mark(NEEDLE_MARK_TRUNCATED, "process.args");
+  ev.mark(NEEDLE_MARK_INCOMPLETE, "container.image");
+  EXPECT_EQ(json(ev), R"({"truncated":["process.args"],"incomplete":["container.image"]})");
+}
+
+TEST(Event, ClearKeepsNothing) {
+  Event ev;
+  ev.set_str(NEEDLE_ROOT, "a", "b");
+  ev.clear();
+  EXPECT_EQ(json(ev), "{}");
+}
+
+TEST(Encode, MsgpackCarriesTheSameMap) {
+  Event ev;
+  ev.set_str(NEEDLE_ROOT, "type", "process.exit");
+  ev.set_uint(NEEDLE_ROOT, "process.pid", 7);
+  ev.set_int(NEEDLE_ROOT, "process.exit_code", -1);
+  ev.set_bool(NEEDLE_ROOT, "process.fileless", false);
+  needle_node args = ev.array(NEEDLE_ROOT, "process.args");
+  ev.push_str(args, "x");
+  std::string mp;
+  encode_msgpack(ev, mp);
+  msgpack::object_handle oh = msgpack::unpack(mp.data(), mp.size());
+  auto root = oh.get().as<std::map<std::string, msgpack::object>>();
+  EXPECT_EQ(root.at("type").as<std::string>(), "process.exit");
+  auto proc = root.at("process").as<std::map<std::string, msgpack::object>>();
+  EXPECT_EQ(proc.at("pid").as<uint64_t>(), 7u);
+  EXPECT_EQ(proc.at("exit_code").as<int64_t>(), -1);
+  EXPECT_FALSE(proc.at("fileless").as<bool>());
+  EXPECT_EQ(proc.at("args").as<std::vector<std::string>>(), std::vector<std::string>{"x"});
+}
+
+TEST(Encode, MsgpackSkipsRemovedFields) {
+  Event ev;
+  ev.set_str(NEEDLE_ROOT, "a", "1");
+  ev.set_str(NEEDLE_ROOT, "b", "2");
+  ev.remove(ev.find(NEEDLE_ROOT, "a"));
+  std::string mp;
+  encode_msgpack(ev, mp);
+  auto root = msgpack::unpack(mp.data(), mp.size()).get().as<std::map<std::string, std::string>>();
+  EXPECT_EQ(root.size(), 1u);
+  EXPECT_EQ(root.at("b"), "2");
+}
+
+}  // namespace
+}  // namespace needle::core

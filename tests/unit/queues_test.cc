@@ -1,0 +1,88 @@
+// Bounded queues: drop_oldest counts what it drops (for needle.gap), block waits, and a closed
+// queue refuses (counted) instead of hanging.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "queues.h"
+
+namespace needle::core {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+TEST(SinkQueue, DropOldestKeepsTheNewestAndCountsDrops) {
+  SinkQueue q(3, OnFull::kDropOldest);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(q.push(std::to_string(i)));
+  }
+  std::vector<std::string> out;
+  size_t n = q.pop_batch(out, 10, Clock::now());
+  ASSERT_EQ(n, 3u);
+  EXPECT_EQ(out[0], "2");
+  EXPECT_EQ(out[2], "4");
+  EXPECT_EQ(q.take_new_drops(), 2u);
+  EXPECT_EQ(q.take_new_drops(), 0u);   // reported once
+  EXPECT_EQ(q.dropped(), 2u);
+}
+
+TEST(SinkQueue, BlockWaitsForRoom) {
+  SinkQueue q(1, OnFull::kBlock);
+  ASSERT_TRUE(q.push("a"));
+  std::thread producer([&] { EXPECT_TRUE(q.push("b")); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::vector<std::string> out;
+  EXPECT_EQ(q.pop_batch(out, 10, Clock::now()), 1u);
+  producer.join();
+  EXPECT_EQ(q.pop_batch(out, 10, Clock::now()), 1u);
+  EXPECT_EQ(out[0], "b");
+  EXPECT_EQ(q.dropped(), 0u);
+}
+
+TEST(SinkQueue, ClosingReleasesABlockedProducerAndCountsTheEvent) {
+  SinkQueue q(1, OnFull::kBlock);
+  ASSERT_TRUE(q.push("a"));
+  std::thread producer([&] { EXPECT_FALSE(q.push("b")); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(q.abandon(), 1u);
+  producer.join();
+  EXPECT_EQ(q.dropped(), 2u);
+}
+
+TEST(SinkQueue, CloseInputLetsTheConsumerDrain) {
+  SinkQueue q(4, OnFull::kBlock);
+  q.push("a");
+  q.close_input();
+  std::vector<std::string> out;
+  EXPECT_EQ(q.pop_batch(out, 10, Clock::now() + std::chrono::seconds(1)), 1u);
+  EXPECT_EQ(q.pop_batch(out, 10, Clock::now() + std::chrono::seconds(1)), 0u);
+  EXPECT_TRUE(q.input_closed());
+}
+
+TEST(EventQueue, PopTimesOutAndCloseWakes) {
+  EventQueue q(2);
+  EXPECT_EQ(q.pop(Clock::now() + std::chrono::milliseconds(10)), nullptr);
+  EventPool pool;
+  Event* e = pool.acquire();
+  ASSERT_TRUE(q.push(e));
+  EXPECT_EQ(q.pop(Clock::now()), e);
+  q.close();
+  EXPECT_FALSE(q.push(e));
+  EXPECT_TRUE(q.closed_and_empty());
+  pool.release(e);
+}
+
+TEST(EventPool, ReusesReleasedEvents) {
+  EventPool pool;
+  Event* a = pool.acquire();
+  a->set_str(NEEDLE_ROOT, "x", "y");
+  pool.release(a);
+  Event* b = pool.acquire();
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(b->find(NEEDLE_ROOT, "x"), Event::kNone);
+  EXPECT_EQ(pool.allocated(), 1u);
+  pool.release(b);
+}
+
+}  // namespace
+}  // namespace needle::core
