@@ -205,6 +205,7 @@ int cmd_plugins(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  setup_logging("info");   // errors before the config is read go to stderr too
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || is_help(args[0])) {
     std::fputs(kUsage, args.empty() ? stderr : stdout);

@@ -38,7 +38,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 namespace asio = boost::asio;
 
-constexpr size_t kPipelineQueue = 16384;
+constexpr size_t kPipelineQueue = 4096;
 constexpr size_t kMaxParked = 16384;
 constexpr size_t kSinkBatch = 512;
 

@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 
 std::string build_dir() {
   const char* b = std::getenv("NEEDLE_BUILD_DIR");
-  return b ? b : ".";
+  return b ? b : NEEDLE_BUILD_DIR_DEFAULT;
 }
 std::string test_plugins() { return build_dir() + "/tests/plugins"; }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 
 #include "needle/abi.h"
 
@@ -39,14 +40,16 @@ class Event {
   void set(std::string_view path, double v) {
     api_->ev_set_double(ev_, node_, path.data(), path.size(), v);
   }
-  void set(std::string_view path, int64_t v) {
-    api_->ev_set_int(ev_, node_, path.data(), path.size(), v);
+  /// Any integer type: signed ones are stored as int, unsigned ones as uint.
+  template <typename T,
+            std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>, int> = 0>
+  void set(std::string_view path, T v) {
+    if constexpr (std::is_signed_v<T>) {
+      api_->ev_set_int(ev_, node_, path.data(), path.size(), static_cast<int64_t>(v));
+    } else {
+      api_->ev_set_uint(ev_, node_, path.data(), path.size(), static_cast<uint64_t>(v));
+    }
   }
-  void set(std::string_view path, int32_t v) { set(path, static_cast<int64_t>(v)); }
-  void set(std::string_view path, uint64_t v) {
-    api_->ev_set_uint(ev_, node_, path.data(), path.size(), v);
-  }
-  void set(std::string_view path, uint32_t v) { set(path, static_cast<uint64_t>(v)); }
 
   /// Array members (this must be an array node).
   void push(std::string_view v) { api_->ev_push_str(ev_, node_, v.data(), v.size()); }

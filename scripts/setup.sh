@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs what needle needs on Debian 12 (as root), builds it, then either runs it with the
+# default config or runs the whole test suite. The README's two set-up commands call this.
+#
+#   scripts/setup.sh run    build (release) and run needle with configs/needle.toml
+#   scripts/setup.sh test   build release and asan, unit tests under ASan+UBSan, then every test
+#
+# NEEDLE_REQUIRE_BPF=1 (set by .ci/run) turns every "cannot load BPF here" skip into a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUN_PKGS=(build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
+          libboost-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libmsgpack-cxx-dev)
+TEST_PKGS=(googletest libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev)
+
+install_missing() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  fi
+}
+
+# Quiet unless it fails: then the whole log is shown.
+quiet() {
+  local log
+  log=$(mktemp)
+  if ! "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "setup: failed: $*" >&2
+    exit 1
+  fi
+  rm -f "$log"
+}
+
+jobs=$(nproc 2>/dev/null || echo 2)
+case "${1:-}" in
+  run)
+    install_missing "${RUN_PKGS[@]}"
+    cmake --preset release -DNEEDLE_BUILD_TESTS=OFF -DNEEDLE_BUILD_BENCH=OFF >&2
+    cmake --build --preset release -j "$jobs" >&2
+    exec build/release/bin/needle run -c configs/needle.toml
+    ;;
+  test)
+    install_missing "${RUN_PKGS[@]}" "${TEST_PKGS[@]}"
+    quiet cmake --preset asan
+    quiet cmake --build --preset asan -j "$jobs" --target unit_tests
+    echo "== unit tests under ASan+UBSan =="
+    ctest --preset asan --no-label-summary -j "$jobs"
+    quiet cmake --preset release -DNEEDLE_BUILD_TESTS=ON
+    quiet cmake --build --preset release -j "$jobs"
+    echo "== the whole suite (release) =="
+    ctest --preset release --no-label-summary
+    ;;
+  *)
+    echo "usage: scripts/setup.sh run|test" >&2
+    exit 2
+    ;;
+esac

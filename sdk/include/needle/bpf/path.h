@@ -1,0 +1,232 @@
+/* Kernel side of the Needle SDK: path resolution and "fileless" checks for struct file / struct
+ * path. Include after vmlinux.h, bpf/bpf_helpers.h and bpf/bpf_core_read.h.
+ *
+ * bpf_d_path is not callable from tracepoints or iterators, so the path is rebuilt here the way
+ * the kernel's prepend_path() does: walk the dentries up to their mount's root, cross into the
+ * parent mount at the mountpoint (struct mount via container_of on the vfsmount), and stop at the
+ * root of the mount namespace (a mount that is its own parent). Unlike d_path, a chroot does not
+ * cut the path: it is relative to the mount namespace's root, the same for every caller (a
+ * container's pivot_root gives container paths). A pseudo file (alloc_file_pseudo: memfd,
+ * anon inodes) resolves to "/<name>" as in d_path; one whose name the kernel generates on demand
+ * (pipe:[N], socket:[N]) resolves to "" (length 0). Unlinked files keep their last name (no
+ * " (deleted)" suffix; see needle_file_fileless). Needs bpf_loop (Linux 5.17).
+ *
+ * The result has no NUL and no trailing slash; the root is "/". A path with more than
+ * NEEDLE_PATH_MAX_DEPTH components, or longer than NEEDLE_PATH_MAX - 1 bytes, keeps its leaf end:
+ * the top components are dropped, the result has no leading "/" (so it cannot be mistaken for an
+ * absolute path) and *flags gets NEEDLE_PATH_TRUNCATED_DEPTH or NEEDLE_PATH_TRUNCATED_LEN. */
+#ifndef NEEDLE_BPF_PATH_H
+#define NEEDLE_BPF_PATH_H
+
+#define NEEDLE_PATH_MAX 4096        /* the result is at most NEEDLE_PATH_MAX - 1 bytes */
+#define NEEDLE_PATH_MAX_DEPTH 64    /* components; a power of two */
+#define NEEDLE_PATH_NAME_MAX 255    /* a component longer than this is cut to it */
+/* Room `out` must have: the verifier cannot prove that a component written at an offset below
+ * NEEDLE_PATH_MAX ends inside it, so the buffer needs one component of slack. Only the first
+ * NEEDLE_PATH_MAX - 1 bytes are ever written. */
+#define NEEDLE_PATH_BUF_SIZE (NEEDLE_PATH_MAX + NEEDLE_PATH_NAME_MAX + 1)
+
+#define NEEDLE_PATH_TRUNCATED_DEPTH (1u << 0)
+#define NEEDLE_PATH_TRUNCATED_LEN (1u << 1)
+
+/* Per-call working memory (too big for the 512-byte BPF stack): put it in a per-CPU map next to
+ * the output buffer. Contents are meaningless between calls. The loop state lives here rather
+ * than on the stack on purpose: the verifier does not track values through map memory, so the
+ * bpf_loop callbacks converge after one pass instead of being re-verified for every depth and
+ * offset they could see. */
+struct needle_path_scratch {
+  __u64 name[NEEDLE_PATH_MAX_DEPTH];   /* const unsigned char* of each component, leaf first */
+  __u32 len[NEEDLE_PATH_MAX_DEPTH];
+  __u64 dentry;       /* walk position */
+  __u64 vfsmnt;
+  __u64 mnt;
+  __u32 depth;        /* components recorded */
+  __u32 total;        /* bytes of "/" + name for the components still to write */
+  __u32 done;         /* the walk reached a root */
+  __u32 pos;          /* bytes written */
+  __u32 truncated;    /* the first written component gets no leading "/" */
+  __u32 dropped;      /* top components were dropped for length */
+  __u32 pseudo;       /* the walk ended at a disconnected dentry */
+  __u32 reserved;
+};
+
+struct needle_path_loop {
+  struct needle_path_scratch* s;
+  char* out;
+};
+
+/* One step up: into the parent mount at a mount root, else to the parent dentry. */
+static long needle_path_walk_step(__u32 index, void* arg) {
+  struct needle_path_scratch* s = ((struct needle_path_loop*)arg)->s;
+  struct dentry* dentry = (struct dentry*)s->dentry;
+  struct vfsmount* vfsmnt = (struct vfsmount*)s->vfsmnt;
+  struct mount* mnt = (struct mount*)s->mnt;
+  if (!dentry || !mnt) {
+    s->done = 1;
+    return 1;
+  }
+  if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
+    struct mount* parent = BPF_CORE_READ(mnt, mnt_parent);
+    if (!parent || parent == mnt) {
+      s->done = 1;   /* root of the namespace, or of a detached / internal mount */
+      return 1;
+    }
+    s->dentry = (__u64)BPF_CORE_READ(mnt, mnt_mountpoint);
+    s->mnt = (__u64)parent;
+    s->vfsmnt = (__u64)parent + bpf_core_field_offset(struct mount, mnt);
+    return 0;
+  }
+  struct dentry* up = BPF_CORE_READ(dentry, d_parent);
+  __u32 depth = s->depth;
+  if (depth >= NEEDLE_PATH_MAX_DEPTH) {
+    return 1;        /* too deep: done stays 0 */
+  }
+  if (!up || up == dentry) {
+    /* A disconnected dentry, the root of its own tree: a pseudo file (memfd, pipe, socket)
+     * made by alloc_file_pseudo(). d_path() shows these as "/" + name, so keep the name as the
+     * only component; pipes and sockets have none (the kernel generates theirs), which leaves
+     * the path empty rather than a misleading "/". */
+    s->done = 1;
+    s->pseudo = 1;
+    up = dentry;
+  }
+  __u32 len = BPF_CORE_READ(dentry, d_name.len);
+  if (len > NEEDLE_PATH_NAME_MAX) {
+    len = NEEDLE_PATH_NAME_MAX;
+  }
+  if (len == 0) {
+    return 1;        /* only a pseudo root has no name */
+  }
+  __u32 slot = depth & (NEEDLE_PATH_MAX_DEPTH - 1);
+  s->name[slot] = (__u64)BPF_CORE_READ(dentry, d_name.name);
+  s->len[slot] = len;
+  s->depth = depth + 1;
+  s->total += len + 1;
+  s->dentry = (__u64)up;
+  return s->pseudo ? 1 : 0;
+}
+
+/* Writes component `depth - 1 - index` (root side first), dropping top components while the
+ * rest does not fit. */
+static long needle_path_emit_step(__u32 index, void* arg) {
+  struct needle_path_scratch* s = ((struct needle_path_loop*)arg)->s;
+  char* out = ((struct needle_path_loop*)arg)->out;
+  __u32 depth = s->depth;
+  if (index >= depth) {
+    return 1;
+  }
+  __u32 slot = (depth - 1 - index) & (NEEDLE_PATH_MAX_DEPTH - 1);
+  __u32 len = s->len[slot];
+  if (len > NEEDLE_PATH_NAME_MAX) {
+    len = NEEDLE_PATH_NAME_MAX;
+  }
+  if (s->total > NEEDLE_PATH_MAX - 1) {
+    s->total -= len + 1;
+    s->truncated = 1;
+    s->dropped = 1;
+    return 0;
+  }
+  __u32 pos = s->pos;
+  if (!(s->truncated && pos == 0)) {
+    out[pos & (NEEDLE_PATH_MAX - 1)] = '/';
+    pos += 1;
+  }
+  if (pos + len > NEEDLE_PATH_MAX - 1) {
+    return 1;        /* cannot happen (total was checked); keeps the bound obvious */
+  }
+  if (bpf_probe_read_kernel(out + (pos & (NEEDLE_PATH_MAX - 1)), len,
+                            (const void*)s->name[slot]) == 0) {
+    pos += len;
+  }
+  s->pos = pos;
+  return 0;
+}
+
+/* Resolves (vfsmnt, dentry) into `out` (NEEDLE_PATH_BUF_SIZE writable bytes) and returns its
+ * length (0 when dentry or vfsmnt is NULL). ORs NEEDLE_PATH_TRUNCATED_* into *flags. */
+static __always_inline __u32 needle_path_resolve(struct vfsmount* vfsmnt, struct dentry* dentry,
+                                                 char* out, struct needle_path_scratch* scratch,
+                                                 __u32* flags) {
+  if (!vfsmnt || !dentry) {
+    return 0;
+  }
+  scratch->dentry = (__u64)dentry;
+  scratch->vfsmnt = (__u64)vfsmnt;
+  scratch->mnt = (__u64)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+  scratch->depth = 0;
+  scratch->total = 0;
+  scratch->done = 0;
+  scratch->pos = 0;
+  scratch->truncated = 0;
+  scratch->dropped = 0;
+  scratch->pseudo = 0;
+  struct needle_path_loop loop = {.s = scratch, .out = out};
+  /* Every step either records a component or crosses a mount: 2x depth bounds both. */
+  bpf_loop(NEEDLE_PATH_MAX_DEPTH * 2, needle_path_walk_step, &loop, 0);
+  if (!scratch->done) {
+    scratch->truncated = 1;
+    *flags |= NEEDLE_PATH_TRUNCATED_DEPTH;
+  }
+  if (scratch->depth == 0) {
+    if (scratch->truncated || scratch->pseudo) {
+      return 0;
+    }
+    out[0] = '/';
+    return 1;
+  }
+  bpf_loop(NEEDLE_PATH_MAX_DEPTH, needle_path_emit_step, &loop, 0);
+  if (scratch->dropped) {
+    *flags |= NEEDLE_PATH_TRUNCATED_LEN;
+  }
+  return scratch->pos & (NEEDLE_PATH_MAX - 1);
+}
+
+/* The path of a `struct path*` (a kernel pointer, e.g. &task->fs->pwd). */
+static __always_inline __u32 needle_path_of(const struct path* path, char* out,
+                                            struct needle_path_scratch* scratch, __u32* flags) {
+  if (!path) {
+    return 0;
+  }
+  return needle_path_resolve(BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), out, scratch,
+                             flags);
+}
+
+/* The path of an open file. */
+static __always_inline __u32 needle_file_path(struct file* file, char* out,
+                                              struct needle_path_scratch* scratch, __u32* flags) {
+  if (!file) {
+    return 0;
+  }
+  return needle_path_resolve(BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry),
+                             out, scratch, flags);
+}
+
+#define NEEDLE_FILE_MEMFD (1u << 0)     /* a memfd: shmem/hugetlbfs file named "memfd:..." */
+#define NEEDLE_FILE_DELETED (1u << 1)   /* no link left in any directory (unlinked, O_TMPFILE) */
+
+#define NEEDLE_TMPFS_MAGIC 0x01021994UL
+#define NEEDLE_HUGETLBFS_MAGIC 0x958458f6UL
+
+/* Whether `file` lives nowhere on disk: NEEDLE_FILE_MEMFD, NEEDLE_FILE_DELETED or 0. A memfd
+ * (never linked) reports only NEEDLE_FILE_MEMFD. */
+static __always_inline __u32 needle_file_fileless(struct file* file) {
+  if (!file) {
+    return 0;
+  }
+  struct inode* inode = BPF_CORE_READ(file, f_inode);
+  unsigned long magic = BPF_CORE_READ(inode, i_sb, s_magic);
+  if (magic == NEEDLE_TMPFS_MAGIC || magic == NEEDLE_HUGETLBFS_MAGIC) {
+    const unsigned char* name = BPF_CORE_READ(file, f_path.dentry, d_name.name);
+    char prefix[8] = {};
+    if (name && bpf_probe_read_kernel(prefix, 6, name) == 0 && prefix[0] == 'm' &&
+        prefix[1] == 'e' && prefix[2] == 'm' && prefix[3] == 'f' && prefix[4] == 'd' &&
+        prefix[5] == ':') {
+      return NEEDLE_FILE_MEMFD;
+    }
+  }
+  unsigned int nlink = 0;
+  BPF_CORE_READ_INTO(&nlink, inode, __i_nlink);
+  return nlink == 0 ? NEEDLE_FILE_DELETED : 0;
+}
+
+#endif /* NEEDLE_BPF_PATH_H */
