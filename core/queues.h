@@ -53,36 +53,58 @@ class EventQueue {
 
 enum class OnFull { kBlock, kDropOldest, kSpill };
 
-/// Pipeline thread to one sink thread: encoded events in slots that keep their capacity.
+class DiskSpill;
+
+/// Pipeline thread to one sink thread: encoded events in slots that keep their capacity. The
+/// consumer peeks a batch and commits it once the sink acknowledged it, so a batch in flight is
+/// never lost: on abandon (shutdown timeout) a spilling queue persists it with the rest.
 class SinkQueue {
  public:
-  SinkQueue(size_t capacity, OnFull policy);
-  /// Copies `data` in. With kBlock waits for room (until closed); with kDropOldest drops the
-  /// oldest, counted in dropped(). False when the queue is closed (counted as dropped too).
+  /// `spill` (owned) is required for OnFull::kSpill.
+  SinkQueue(size_t capacity, OnFull policy, DiskSpill* spill = nullptr);
+  ~SinkQueue();
+  SinkQueue(const SinkQueue&) = delete;
+  SinkQueue& operator=(const SinkQueue&) = delete;
+
+  /// Takes a copy of `data`. kBlock waits for room (until closed); kDropOldest drops the
+  /// oldest event not in flight; kSpill appends to the disk spill once memory is full (and
+  /// keeps appending there until the spill is drained, so order holds). False when the event
+  /// was not kept (counted in dropped()).
   bool push(std::string_view data);
-  /// Moves up to `max` events into `out` (reusing its strings); waits until one arrives, the
-  /// queue is closed, or `until`. Returns the count.
-  size_t pop_batch(std::vector<std::string>& out, size_t max,
-                   std::chrono::steady_clock::time_point until);
-  /// No more input; pop_batch drains what is left.
+  /// Copies up to `max` events into `out` (reusing its strings) without removing them: from
+  /// memory, or from the spill when memory is empty. Waits until one is there, the queue is
+  /// closed, or `until`. Returns the count; one batch may be in flight at a time.
+  size_t peek_batch(std::vector<std::string>& out, size_t max,
+                    std::chrono::steady_clock::time_point until);
+  /// Removes the batch peeked last (the sink acknowledged it, or failed it for good).
+  void commit();
+  /// No more input; the consumer drains what is left.
   void close_input();
-  /// Discards what is left (counted as dropped) and wakes everyone.
+  /// Shutdown timeout: a spilling queue persists what memory holds (in flight included) in
+  /// front of its spill; any other queue discards it. Returns how many events were lost.
   size_t abandon();
   /// Drops counted since the last call (for needle.gap).
   uint64_t take_new_drops();
   uint64_t dropped() const;
   size_t depth();
+  uint64_t spill_bytes();
   bool input_closed();
+  bool drained();
 
  private:
-  std::mutex mu_;
+  void drop_one();
+  mutable std::mutex mu_;
   std::condition_variable not_empty_;
   std::condition_variable not_full_;
   std::vector<std::string> slots_;
   size_t head_ = 0;
   size_t count_ = 0;
+  size_t inflight_ = 0;          // peeked from memory, not yet committed
+  size_t inflight_spill_ = 0;    // peeked from the spill, not yet committed
   OnFull policy_;
+  DiskSpill* spill_ = nullptr;
   bool closed_ = false;
+  bool abandoned_ = false;
   uint64_t dropped_ = 0;
   uint64_t reported_ = 0;
 };

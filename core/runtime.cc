@@ -20,6 +20,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "caps.h"
 #include "clock.h"
 #include "config.h"
 #include "encode.h"
@@ -30,6 +31,7 @@
 #include "plugin_loader.h"
 #include "probes.h"
 #include "queues.h"
+#include "spill.h"
 
 namespace needle::core {
 
@@ -155,6 +157,7 @@ class Runtime final : public EventIntake {
   std::vector<SourceState> sources_;
   std::vector<Instance*> enrichers_;
   std::vector<std::unique_ptr<SinkState>> sinks_;
+  std::vector<const Entry*> spill_entries_;
   std::unique_ptr<ProbeManager> probes_;
 
   std::unique_ptr<EventQueue> pipeline_in_;
@@ -236,13 +239,13 @@ void Runtime::create_instances() {
         }
       }
       if (e.on_full == "spill") {
-        throw ConfigError(cfg_.file, e.line, "on_full",
-                          "sink '" + e.id + "': on_full = \"spill\" needs the disk buffer, which "
-                          "this build does not have yet; use block or drop_oldest");
+        spill_entries_.push_back(&e);
+        s->queue = nullptr;   // made in run(): opening the spill is I/O, which check skips
+      } else {
+        s->queue = std::make_unique<SinkQueue>(static_cast<size_t>(e.queue_size),
+                                               e.on_full == "drop_oldest" ? OnFull::kDropOldest
+                                                                          : OnFull::kBlock);
       }
-      s->queue = std::make_unique<SinkQueue>(static_cast<size_t>(e.queue_size),
-                                             e.on_full == "drop_oldest" ? OnFull::kDropOldest
-                                                                        : OnFull::kBlock);
       sinks_.push_back(std::move(s));
     }
   }
@@ -612,7 +615,7 @@ void Runtime::sink_loop(SinkState* s) {
   Event gap_ev;
   auto last_flush = Clock::now();
   while (!s->abandon.load()) {
-    size_t n = s->queue->pop_batch(batch, kSinkBatch, Clock::now() + std::chrono::seconds(1));
+    size_t n = s->queue->peek_batch(batch, kSinkBatch, Clock::now() + std::chrono::seconds(1));
     uint64_t drops = s->queue->take_new_drops();
     if (drops > 0 && !s->abandon.load()) {
       // Tell this sink's reader what it did not get.
@@ -633,7 +636,10 @@ void Runtime::sink_loop(SinkState* s) {
       write_batch(s, one, 1);
     }
     if (n > 0) {
-      write_batch(s, batch, n);
+      // A batch given up only because of abandon stays queued (a spilling queue keeps it).
+      if (write_batch(s, batch, n) || !s->abandon.load()) {
+        s->queue->commit();
+      }
     }
     if (Clock::now() - last_flush > std::chrono::seconds(1)) {
       if (s->inst->lp->slots.flush) {
@@ -641,7 +647,7 @@ void Runtime::sink_loop(SinkState* s) {
       }
       last_flush = Clock::now();
     }
-    if (n == 0 && s->queue->input_closed() && s->queue->depth() == 0) {
+    if (n == 0 && s->queue->input_closed() && s->queue->drained()) {
       break;
     }
   }
@@ -799,11 +805,10 @@ int Runtime::run() {
     s->failed = metrics_.counter("needle_sink_events_total", {{"sink", id}, {"result", "failed"}});
     s->retried = metrics_.counter("needle_sink_retries_total", {{"sink", id}});
     s->dropped = metrics_.counter("needle_dropped_total", {{"stage", "queue"}, {"sink", id}});
-    SinkQueue* q = s->queue.get();
+    SinkState* st = s.get();
     metrics_.gauge_fn("needle_sink_queue_depth", {{"sink", id}},
-                      [q] { return static_cast<double>(q->depth()); }, "events waiting per sink");
-    metrics_.gauge_fn("needle_sink_spill_bytes", {{"sink", id}}, [] { return 0.0; },
-                      "bytes spilled to disk per sink");
+                      [st] { return st->queue ? static_cast<double>(st->queue->depth()) : 0.0; },
+                      "events waiting per sink (memory and spill)");
   }
   metrics_.gauge_fn("needle_rss_bytes", {{"kind", "anon"}},
                     [] { return static_cast<double>(rss_field("RssAnon")); },
@@ -836,7 +841,9 @@ void Runtime::abort_startup() {
     pipeline_thread_.join();
   }
   for (auto& s : sinks_) {
-    s->queue->close_input();
+    if (s->queue) {
+      s->queue->close_input();
+    }
     if (s->thread.joinable()) {
       s->thread.join();
     }
@@ -845,6 +852,24 @@ void Runtime::abort_startup() {
 }
 
 int Runtime::serve(Clock::time_point t0) {
+  for (const Entry* e : spill_entries_) {
+    for (auto& s : sinks_) {
+      if (s->inst->id != e->id) {
+        continue;
+      }
+      std::string dir = cfg_.needle.state_dir + "/spill/" + e->id;
+      auto spill = DiskSpill::open(dir, static_cast<uint64_t>(e->buffer_max_mib) << 20);
+      if (!spill) {
+        throw std::runtime_error("sink '" + e->id + "': " + spill.error().message);
+      }
+      s->queue = std::make_unique<SinkQueue>(static_cast<size_t>(e->queue_size), OnFull::kSpill,
+                                             *spill);
+      SinkQueue* q = s->queue.get();
+      metrics_.gauge_fn("needle_sink_spill_bytes", {{"sink", e->id}},
+                        [q] { return static_cast<double>(q->spill_bytes()); },
+                        "bytes spilled to disk per sink");
+    }
+  }
   // Sinks first, so nothing decoded waits for an unopened sink.
   for (auto& s : sinks_) {
     if (s->inst->lp->slots.start && s->inst->lp->slots.start(s->inst->self) != NEEDLE_OK) {
@@ -921,6 +946,7 @@ int Runtime::serve(Clock::time_point t0) {
   resample.expires_after(std::chrono::seconds(60));
   resample.async_wait(on_tick);
 
+  drop_capabilities_after_attach();   // probes in place: keep only what reading /proc needs
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
   spdlog::info("needle running: {} sources attached", sources_.size());
   spdlog::debug("start took {} ms, {} snapshot records", ms, snapshot_records_->load());

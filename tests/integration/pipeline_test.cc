@@ -179,6 +179,55 @@ TEST(Pipeline, MsgpackFileCarriesTheSameEvents) {
   EXPECT_EQ(count, read_events(d.file("e.jsonl")).size());
 }
 
+TEST(Pipeline, SpilledEventsSurviveARestartAndArriveInOrder) {
+  TempDir d;
+  std::string down = d.file("backend-down");
+  write_file(down, "");
+  std::string cfg = needle_section("shutdown_timeout = 1\nstate_dir = \"" + d.file("state") +
+                                   "\"") +
+                    "[[source]]\nplugin = \"process\"\n" + file_sink(d.file("reference.jsonl")) +
+                    "[[sink]]\nplugin = \"flaky\"\npath = \"" + d.file("delivered.jsonl") +
+                    "\"\ndown_file = \"" + down +
+                    "\"\non_full = \"spill\"\nqueue_size = 16\nbuffer_max_mib = 64\n";
+  std::vector<pid_t> pids;
+  {
+    Needle first(d);
+    NEEDLE_START_BPF(first, cfg);
+    for (int i = 0; i < 100; ++i) {
+      int status = 0;
+      pids.push_back(spawn_wait("/bin/true", {"true", "spill-" + std::to_string(i)}, &status));
+    }
+    ASSERT_EQ(first.stop(), 0) << first.err();
+    EXPECT_NE(first.err().find("needle summary (timed out)"), std::string::npos) << first.err();
+    EXPECT_NE(first.err().find("queue drops 0"), std::string::npos) << first.err();
+  }
+  EXPECT_FALSE(fs::exists(d.file("delivered.jsonl")));
+  fs::remove(down);   // the backend is back
+  {
+    TempDir d2;
+    Needle second(d2);
+    NEEDLE_START_BPF(second, cfg);
+    EXPECT_NE(second.err().find("left by an earlier run will be delivered first"),
+              std::string::npos)
+        << second.err();
+    ASSERT_TRUE(eventually([&] {
+      return read_file(d.file("delivered.jsonl")).find("spill-99") != std::string::npos;
+    }, std::chrono::seconds(20)));
+    ASSERT_EQ(second.stop(), 0) << second.err();
+  }
+  // Every exec of the first run arrived, once, in the order it happened.
+  auto delivered = read_events(d.file("delivered.jsonl"));
+  std::vector<pid_t> order;
+  for (auto& e : delivered) {
+    if (str_field(e, "type") == "process.exec" && field(e, "process.args") != nullptr &&
+        e["process"]["args"].size() == 2 &&
+        e["process"]["args"][1].get<std::string>().rfind("spill-", 0) == 0) {
+      order.push_back(static_cast<pid_t>(int_field(e, "process.pid")));
+    }
+  }
+  EXPECT_EQ(order, pids);
+}
+
 std::string http_get(uint16_t port, const std::string& path) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};

@@ -17,10 +17,11 @@ TEST(SinkQueue, DropOldestKeepsTheNewestAndCountsDrops) {
     ASSERT_TRUE(q.push(std::to_string(i)));
   }
   std::vector<std::string> out;
-  size_t n = q.pop_batch(out, 10, Clock::now());
+  size_t n = q.peek_batch(out, 10, Clock::now());
   ASSERT_EQ(n, 3u);
   EXPECT_EQ(out[0], "2");
   EXPECT_EQ(out[2], "4");
+  q.commit();
   EXPECT_EQ(q.take_new_drops(), 2u);
   EXPECT_EQ(q.take_new_drops(), 0u);   // reported once
   EXPECT_EQ(q.dropped(), 2u);
@@ -32,9 +33,10 @@ TEST(SinkQueue, BlockWaitsForRoom) {
   std::thread producer([&] { EXPECT_TRUE(q.push("b")); });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   std::vector<std::string> out;
-  EXPECT_EQ(q.pop_batch(out, 10, Clock::now()), 1u);
+  EXPECT_EQ(q.peek_batch(out, 10, Clock::now()), 1u);
+  q.commit();
   producer.join();
-  EXPECT_EQ(q.pop_batch(out, 10, Clock::now()), 1u);
+  EXPECT_EQ(q.peek_batch(out, 10, Clock::now()), 1u);
   EXPECT_EQ(out[0], "b");
   EXPECT_EQ(q.dropped(), 0u);
 }
@@ -54,9 +56,34 @@ TEST(SinkQueue, CloseInputLetsTheConsumerDrain) {
   q.push("a");
   q.close_input();
   std::vector<std::string> out;
-  EXPECT_EQ(q.pop_batch(out, 10, Clock::now() + std::chrono::seconds(1)), 1u);
-  EXPECT_EQ(q.pop_batch(out, 10, Clock::now() + std::chrono::seconds(1)), 0u);
+  EXPECT_EQ(q.peek_batch(out, 10, Clock::now() + std::chrono::seconds(1)), 1u);
+  EXPECT_FALSE(q.drained());
+  q.commit();
+  EXPECT_EQ(q.peek_batch(out, 10, Clock::now() + std::chrono::seconds(1)), 0u);
   EXPECT_TRUE(q.input_closed());
+  EXPECT_TRUE(q.drained());
+}
+
+TEST(SinkQueue, ABatchInFlightIsNotDroppedByDropOldest) {
+  SinkQueue q(3, OnFull::kDropOldest);
+  q.push("a");
+  q.push("b");
+  std::vector<std::string> out;
+  ASSERT_EQ(q.peek_batch(out, 2, Clock::now()), 2u);   // a, b in flight
+  q.push("c");
+  q.push("d");   // full: drops c, the oldest not in flight
+  EXPECT_EQ(q.dropped(), 1u);
+  q.commit();
+  ASSERT_EQ(q.peek_batch(out, 10, Clock::now()), 1u);
+  EXPECT_EQ(out[0], "d");
+}
+
+TEST(SinkQueue, UnacknowledgedBatchIsOfferedAgain) {
+  SinkQueue q(4, OnFull::kBlock);
+  q.push("x");
+  std::vector<std::string> out;
+  ASSERT_EQ(q.peek_batch(out, 10, Clock::now()), 1u);
+  EXPECT_EQ(q.depth(), 1u);   // still queued until commit
 }
 
 TEST(EventQueue, PopTimesOutAndCloseWakes) {
