@@ -48,11 +48,11 @@ case "${1:-}" in
     ;;
   test)
     install_missing "${RUN_PKGS[@]}" "${TEST_PKGS[@]}"
-    quiet cmake --preset asan
+    quiet cmake --preset asan -DNEEDLE_TESTS_REQUIRED=ON
     quiet cmake --build --preset asan -j "$jobs" --target unit_tests
     echo "== unit tests under ASan+UBSan =="
     ctest --preset asan --no-label-summary -j "$jobs"
-    quiet cmake --preset release -DNEEDLE_BUILD_TESTS=ON
+    quiet cmake --preset release -DNEEDLE_BUILD_TESTS=ON -DNEEDLE_TESTS_REQUIRED=ON
     quiet cmake --build --preset release -j "$jobs"
     echo "== the whole suite (release) =="
     ctest --preset release --no-label-summary

@@ -59,6 +59,22 @@ TEST(Pipeline, ReadinessIsOneLineAndNothingBeforeItClaimsToRun) {
   EXPECT_NE(n.err().find("needle summary (clean)"), std::string::npos) << n.err();
 }
 
+TEST(Pipeline, VerifierRejectionExits4NamingTheProgramAndTheLog) {
+  if (geteuid() != 0) {
+    NEEDLE_SKIP_OR_FAIL("loading BPF needs root");
+  }
+  TempDir d;
+  Needle n(d);
+  ASSERT_FALSE(n.start(needle_section() + "[[source]]\nplugin = \"badprog\"\n" +
+                       file_sink(d.file("e.jsonl"))));
+  EXPECT_EQ(n.exit_code(), 4);
+  std::string err = n.err();
+  EXPECT_NE(err.find("needle-source-badprog.so (source 'badprog')"), std::string::npos) << err;
+  EXPECT_NE(err.find("refused program(s) needle_bad_read"), std::string::npos) << err;
+  EXPECT_NE(err.find("invalid access to map value"), std::string::npos) << err;   // the verifier
+  EXPECT_EQ(err.find("needle running"), std::string::npos);
+}
+
 TEST(Pipeline, StuckSinkDoesNotHoldShutdownPastTheTimeout) {
   TempDir d;
   Needle n(d);
