@@ -887,6 +887,8 @@ int Runtime::serve(Clock::time_point t0) {
   probes_->create_shared_maps();
   metrics_.gauge_fn("needle_ring_bytes", {}, [this] { return double(probes_->ring_bytes()); },
                     "size of the ring buffer (its pages count twice in RSS)");
+  metrics_.gauge_fn("needle_ring_fill_bytes", {}, [this] { return double(probes_->ring_fill()); },
+                    "bytes in the ring not yet read");
   ring_thread_ = std::thread([this] { ring_loop(); });
   for (auto& s : sources_) {
     for (auto& e : cfg_.entries) {

@@ -295,6 +295,8 @@ TEST(Pipeline, MetricsEndpointReportsRungsCountersAndMemory) {
             std::string::npos)
       << body;
   EXPECT_NE(body.find("needle_rss_bytes{kind=\"anon\"}"), std::string::npos);
+  EXPECT_NE(body.find("needle_ring_fill_bytes "), std::string::npos);
+  EXPECT_NE(body.find("needle_ring_bytes 8388608"), std::string::npos);
   EXPECT_NE(body.find("needle_sink_queue_depth{sink=\"file\"}"), std::string::npos);
   EXPECT_NE(body.find("needle_dropped_total{stage=\"kernel\",source=\"process\"} 0"),
             std::string::npos);
