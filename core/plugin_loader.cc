@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 
 #include <boost/dll/shared_library.hpp>
 
@@ -89,6 +90,19 @@ std::string check_trusted(const std::string& path) {
   return {};
 }
 
+namespace {
+
+// Accepted plugins are never unloaded (threads, timers or static data of theirs may still be
+// in use at exit); the registry keeps them reachable for the process's whole life.
+void keep_forever(std::unique_ptr<boost::dll::shared_library> lib) {
+  static auto* kept = new std::vector<std::unique_ptr<boost::dll::shared_library>>();
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  kept->push_back(std::move(lib));
+}
+
+}  // namespace
+
 PluginLoader::PluginLoader(std::vector<std::string> dirs, bool insecure)
     : dirs_(std::move(dirs)), insecure_(insecure) {
   if (dirs_.empty()) {
@@ -105,14 +119,12 @@ LoadedPlugin PluginLoader::load_file(const std::string& path) const {
                         " (fix the permissions or pass --insecure-plugin-dirs)");
     }
   }
-  // The library object lives forever: plugins are never unloaded.
-  auto* lib = new boost::dll::shared_library();
+  auto lib = std::make_unique<boost::dll::shared_library>();
   std::error_code ec;
   lib->load(fs::path(path),
             boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
   if (ec) {
     const char* dl = dlerror();
-    delete lib;
     throw PluginError("plugin " + path + " refused: cannot load: " +
                       (dl ? std::string(dl) : ec.message()));
   }
@@ -167,6 +179,7 @@ LoadedPlugin PluginLoader::load_file(const std::string& path) const {
   if (d->kind == NEEDLE_KIND_SINK && lp.slots.write == nullptr) {
     throw PluginError("plugin " + path + " refused: a sink must implement write");
   }
+  keep_forever(std::move(lib));
   return lp;
 }
 
