@@ -12,6 +12,10 @@ cd "$(dirname "$0")/.."
 RUN_PKGS=(build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
           libboost-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libmsgpack-cxx-dev)
 TEST_PKGS=(googletest libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev)
+RUN_PKGS+=(libssl-dev libnats-dev)   # sinks forward (TLS, SHA-512) and nats (JetStream)
+# forward/nats tests: real peers. npm is not listed: Debian's npm conflicts with other nodejs
+# builds; without npm the forward tests use the project's python3-msgpack receiver.
+TEST_PKGS+=(nats-server python3-msgpack nodejs openssl curl)
 
 install_missing() {
   local missing=() p
