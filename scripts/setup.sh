@@ -16,6 +16,11 @@ RUN_PKGS+=(libssl-dev libnats-dev)   # sinks forward (TLS, SHA-512) and nats (Je
 # forward/nats tests: real peers. npm is not listed: Debian's npm conflicts with other nodejs
 # builds; without npm the forward tests use the project's python3-msgpack receiver.
 TEST_PKGS+=(nats-server python3-msgpack nodejs openssl curl)
+# sinks syslog and http: TLS (libssl), Boost.Beast (libboost-dev), gzip (zlib1g-dev); their
+# tests start a real rsyslogd (with its OpenSSL driver), python3's stdlib HTTP receiver and
+# make certificates with the openssl command.
+RUN_PKGS+=(libssl-dev libboost-dev zlib1g-dev)
+TEST_PKGS+=(rsyslog rsyslog-openssl python3 openssl)
 
 install_missing() {
   local missing=() p

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -186,9 +187,13 @@ bool Needle::start(const std::string& config, std::chrono::seconds timeout) {
   write_file(config_path(), config);
   std::string out = dir_.file("needle.stdout");
   std::string err = dir_.file("needle.stderr");
+  // A second needle in the same folder must not find the first one's readiness line.
+  fs::remove(out);
+  fs::remove(err);
   auto t0 = Clock::now();
   pid_ = fork();
   if (pid_ == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);   // a killed test leaves no needle behind
     int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(o, 1);
