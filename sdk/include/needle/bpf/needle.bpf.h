@@ -144,21 +144,28 @@ static __always_inline void* needle_reserve(__u64 size) {
   return rec;
 }
 
-/* The wakeup flag for a submit: wake the reader only once enough data is waiting; the reader's
- * own timer (ring_flush_ms) bounds how long a record may wait. */
-static __always_inline __u64 needle_wakeup_flags(void) {
-  __u64 avail = bpf_ringbuf_query(&needle_ring, BPF_RB_AVAIL_DATA);
-  return avail >= needle_wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+/* The wakeup flag for a record of `size` bytes, given how much unread data the ring holds with it
+ * (`avail`): wake the reader only when this record carries the unread data across
+ * needle_wakeup_bytes. Above the mark the reader is awake already (or its ring_flush_ms timer
+ * fires), so waking it again per record would cost an IPI each (a VM exit on a guest). */
+static __always_inline __u64 needle_wakeup_flags(__u64 avail, __u64 size) {
+  return (avail >= needle_wakeup_bytes && avail - size < needle_wakeup_bytes)
+             ? BPF_RB_FORCE_WAKEUP
+             : BPF_RB_NO_WAKEUP;
 }
 
+/* Submits a record reserved with needle_reserve (it starts with needle_record_header). */
 static __always_inline void needle_submit(void* rec) {
-  bpf_ringbuf_submit(rec, needle_wakeup_flags());
+  __u64 size = ((struct needle_record_header*)rec)->size;
+  __u64 avail = bpf_ringbuf_query(&needle_ring, BPF_RB_AVAIL_DATA);
+  bpf_ringbuf_submit(rec, needle_wakeup_flags(avail, size));
 }
 
 /* For variable-size records built in a per-CPU scratch buffer: copies `size` bytes and counts a
  * drop when the ring is full. */
 static __always_inline int needle_output(void* data, __u64 size) {
-  long err = bpf_ringbuf_output(&needle_ring, data, size, needle_wakeup_flags());
+  __u64 avail = bpf_ringbuf_query(&needle_ring, BPF_RB_AVAIL_DATA) + size;
+  long err = bpf_ringbuf_output(&needle_ring, data, size, needle_wakeup_flags(avail, size));
   if (err) {
     needle_count_drop();
   }
