@@ -460,7 +460,8 @@ void Runtime::ring_loop() {
 bool Runtime::run_enrichers(Event* ev, size_t from, uint64_t& deadline, size_t& at) {
   for (size_t i = from; i < enrichers_.size(); ++i) {
     Instance* e = enrichers_[i];
-    uint64_t d = 0;
+    // A resumed enricher gets its own deadline back (1, long past, when it must finish now).
+    uint64_t d = i == from ? deadline : 0;
     needle_rc rc = e->lp->slots.enrich(e->self, as_abi(ev), &d);
     if (rc == NEEDLE_PENDING) {
       deadline = d;
@@ -502,12 +503,13 @@ void Runtime::service_parked(bool force) {
     while (!q.empty()) {
       Parked& p = q.front();
       bool overdue = force || (p.deadline_ns != 0 && now >= p.deadline_ns);
-      uint64_t deadline = p.deadline_ns;
+      uint64_t deadline = force ? 1 : p.deadline_ns;
       size_t at = p.enricher;
       bool done = run_enrichers(p.ev, p.enricher, deadline, at);
       while (!done && overdue) {
         // Past its deadline the enricher had its chance; go on without it.
         enrich_timeouts_->fetch_add(1, std::memory_order_relaxed);
+        deadline = force ? 1 : 0;   // the next enricher starts afresh (or must finish at once)
         done = run_enrichers(p.ev, at + 1, deadline, at);
         overdue = force;
       }

@@ -21,6 +21,10 @@ TEST_PKGS+=(nats-server python3-msgpack nodejs openssl curl)
 # make certificates with the openssl command.
 RUN_PKGS+=(libssl-dev libboost-dev zlib1g-dev)
 TEST_PKGS+=(rsyslog rsyslog-openssl python3 openssl)
+# enrichers: hash (SHA-256 with libcrypto), cri (gRPC client, protoc + grpc_cpp_plugin at build
+# time); the cri tests start a real containerd (runc, and busybox-static for the images).
+RUN_PKGS+=(libssl-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc)
+TEST_PKGS+=(containerd runc busybox-static)
 
 install_missing() {
   local missing=() p

@@ -42,7 +42,7 @@ inline std::string_view fixed_str(const char* buf, size_t cap) {
 /// entity_id: a stable hash of host id, tgid and start time (FNV-1a 64, as 16 hex digits).
 /// Every plugin that names a process (its own or a parent) uses this one function.
 inline void entity_id(std::string_view host_id, uint32_t tgid, uint64_t start_ns, char out[17]) {
-  uint64_t h = 1469598103934665603ull;
+  uint64_t h = 14695981039346656037ull;   // FNV-1a 64 offset basis
   auto mix = [&h](const void* p, size_t n) {
     const auto* b = static_cast<const unsigned char*>(p);
     for (size_t i = 0; i < n; ++i) {

@@ -1,0 +1,106 @@
+// Deadlines of the events an enricher has parked. The core calls enrich() again for a parked
+// event without telling it the deadline it asked for, so an enricher that parks remembers each
+// event's deadline itself, keyed by the event handle and a hash of its `id` (handles are pooled
+// and reused; the id is unique per boot). Pipeline thread only.
+#ifndef NEEDLE_ENRICHERS_COMMON_PENDING_H
+#define NEEDLE_ENRICHERS_COMMON_PENDING_H
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "needle/event.h"
+
+namespace needle::enrich {
+
+inline uint64_t fnv1a(std::string_view s, uint64_t h = 14695981039346656037ull) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+/// Takes `field` off the event's `incomplete` list (and drops the list when it empties). An
+/// enricher that parks an event lists the fields it waits for as incomplete at once, so that an
+/// event the core sends on without asking again (shutdown, too many parked) says what it lacks;
+/// it takes them off when it fills them.
+inline void unmark_incomplete(Event& ev, std::string_view field) {
+  Event list = ev.find("incomplete");
+  if (list.type() != NEEDLE_NODE_ARRAY) {
+    return;
+  }
+  for (size_t i = 0; i < list.size(); ++i) {
+    Event item = list.child(i);
+    if (item.str() == field) {
+      item.remove();
+      break;
+    }
+  }
+  if (list.size() == 0) {
+    list.remove();
+  }
+}
+
+class PendingDeadlines {
+ public:
+  /// Entries this much older than their deadline are dropped: the core gave up on the event
+  /// (shutdown, or too many parked) without calling again.
+  static constexpr uint64_t kForgetAfterNs = 30'000'000'000ull;
+
+  /// The event's deadline: the one registered earlier, or `now + timeout` registered now.
+  uint64_t deadline(const Event& ev, uint64_t now, uint64_t timeout_ns) {
+    const uint64_t key = key_of(ev);
+    for (const Entry& e : entries_) {
+      if (e.ev == ev.raw() && e.key == key) {
+        return e.deadline;
+      }
+    }
+    forget_stale(now);
+    entries_.push_back(Entry{ev.raw(), key, now + timeout_ns});
+    return now + timeout_ns;
+  }
+
+  /// The event is done with this enricher.
+  void done(const Event& ev) {
+    if (entries_.empty()) {
+      return;
+    }
+    const uint64_t key = key_of(ev);
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      if (entries_[i].ev == ev.raw() && entries_[i].key == key) {
+        entries_[i] = entries_.back();
+        entries_.pop_back();
+        return;
+      }
+    }
+  }
+
+  size_t size() const { return entries_.size(); }
+
+ private:
+  struct Entry {
+    const void* ev;
+    uint64_t key;
+    uint64_t deadline;
+  };
+
+  static uint64_t key_of(const Event& ev) { return fnv1a(ev.get_str("id").value_or("")); }
+
+  void forget_stale(uint64_t now) {
+    for (size_t i = 0; i < entries_.size();) {
+      if (entries_[i].deadline + kForgetAfterNs < now) {
+        entries_[i] = entries_.back();
+        entries_.pop_back();
+      } else {
+        ++i;
+      }
+    }
+  }
+
+  std::vector<Entry> entries_;
+};
+
+}  // namespace needle::enrich
+
+#endif  // NEEDLE_ENRICHERS_COMMON_PENDING_H

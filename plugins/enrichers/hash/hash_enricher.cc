@@ -1,0 +1,163 @@
+#include "hash_enricher.h"
+
+namespace needle::hash {
+
+HashEnricher::HashEnricher(Host host, HashOptions options)
+    : Enricher(host),
+      options_(std::move(options)),
+      hasher_(options_.max_file_bytes, options_.bytes_per_s, options_.cache_entries,
+              options_.proc_root),
+      results_(options_.cache_entries),
+      c_hashed_(host.counter("files_hashed", "executables read and hashed")),
+      c_bytes_(host.counter("bytes_hashed", "bytes read to hash executables")),
+      c_too_large_(host.counter("too_large", "executables over max_file_mib, not hashed")),
+      c_unreadable_(host.counter("unreadable", "executables that could not be opened or read")),
+      c_timeouts_(host.counter("timeouts",
+                               "events that went on before their digest was "
+                               "ready")),
+      c_queue_full_(host.counter("queue_full", "files not queued because the queue was full")) {}
+
+HashEnricher::~HashEnricher() {
+  stop();
+}
+
+Result<void> HashEnricher::start() {
+  thread_ = std::thread([this] { worker(); });
+  return {};
+}
+
+void HashEnricher::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void HashEnricher::wait_idle() {
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_cv_.wait(lock, [this] { return (queue_.empty() && !busy_) || stopping_; });
+}
+
+uint64_t HashEnricher::key_of(Event obj, std::string_view exe) {
+  // The digest belongs to this process's program: keyed by its entity and path, so a path
+  // that names another file later, or a pid reused, never gets an old digest.
+  uint64_t key = enrich::fnv1a(obj.get_str("entity_id").value_or(""));
+  key ^= obj.get_uint("pid").value_or(0);
+  return enrich::fnv1a(exe, key * 1099511628211ull);
+}
+
+HashEnricher::Step HashEnricher::one(Event& ev, Event obj, std::string_view field,
+                                     Event fork_parent) {
+  if (!obj.valid()) {
+    return Step::kNone;
+  }
+  auto exe = obj.get_str("exe");
+  if (!exe || exe->empty() || obj.find("exe_sha256").valid()) {
+    return Step::kNone;
+  }
+  const auto pid = static_cast<uint32_t>(obj.get_uint("pid").value_or(0));
+  const uint64_t key = key_of(obj, *exe);
+  // A forked child runs the very file its parent runs: the parent's digest is the child's.
+  uint64_t parent_key = 0;
+  if (fork_parent.valid() && fork_parent.get_str("exe") == exe) {
+    parent_key = key_of(fork_parent, *exe);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  const HashResult* r = results_.find(key);
+  if (r == nullptr && parent_key != 0) {
+    r = results_.find(parent_key);
+  }
+  if (r != nullptr) {
+    if (r->status == HashStatus::kOk) {
+      obj.set("exe_sha256", r->sha256);
+      enrich::unmark_incomplete(ev, field);
+    } else {
+      ev.mark_incomplete(field);  // too large or unreadable: known, not waited for
+    }
+    return Step::kFilled;
+  }
+  if (in_flight_.count(key) != 0) {
+    return Step::kQueued;
+  }
+  if (queue_.size() >= HashOptions::kQueueLimit) {
+    host().add(c_queue_full_);
+    ev.mark_incomplete(field);
+    return Step::kFilled;
+  }
+  in_flight_.insert(key);
+  queue_.push_back(Request{key, pid, std::string(*exe)});
+  cv_.notify_one();
+  return Step::kQueued;
+}
+
+needle_rc HashEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
+  const bool fork = ev.get_str("type") == std::string_view("process.fork");
+  const Step own = one(ev, ev.find("process"), "process.exe_sha256",
+                       fork ? ev.find("parent") : Event(api(), ev.raw(), NEEDLE_NO_NODE));
+  const Step parent =
+      one(ev, ev.find("parent"), "parent.exe_sha256", Event(api(), ev.raw(), NEEDLE_NO_NODE));
+  if (own != Step::kQueued && parent != Step::kQueued) {
+    pending_.done(ev);
+    return NEEDLE_OK;
+  }
+  const uint64_t now = host().now_boot_ns();
+  const uint64_t deadline = pending_.deadline(ev, now, options_.timeout_ms * 1'000'000ull);
+  if (now >= deadline) {
+    if (own == Step::kQueued) {
+      ev.mark_incomplete("process.exe_sha256");
+    }
+    if (parent == Step::kQueued) {
+      ev.mark_incomplete("parent.exe_sha256");
+    }
+    host().add(c_timeouts_);
+    pending_.done(ev);
+    return NEEDLE_OK;
+  }
+  // Listed as incomplete until filled (see unmark_incomplete).
+  if (own == Step::kQueued) {
+    ev.mark_incomplete("process.exe_sha256");
+  }
+  if (parent == Step::kQueued) {
+    ev.mark_incomplete("parent.exe_sha256");
+  }
+  deadline_ns = deadline;
+  return NEEDLE_PENDING;
+}
+
+void HashEnricher::worker() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    idle_cv_.notify_all();
+    cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (stopping_) {
+      break;
+    }
+    Request r = std::move(queue_.front());
+    queue_.pop_front();
+    busy_ = true;
+    lock.unlock();
+    const uint64_t files = hasher_.files_hashed();
+    const uint64_t bytes = hasher_.bytes_hashed();
+    HashResult res = hasher_.hash_exe(r.pid, r.exe, stopping_);
+    host().add(c_hashed_, hasher_.files_hashed() - files);
+    host().add(c_bytes_, hasher_.bytes_hashed() - bytes);
+    if (res.status == HashStatus::kTooLarge) {
+      host().add(c_too_large_);
+    } else if (res.status == HashStatus::kUnreadable) {
+      host().add(c_unreadable_);
+    }
+    lock.lock();
+    if (res.status != HashStatus::kStopped) {
+      results_.put(r.key, std::move(res));
+    }
+    in_flight_.erase(r.key);
+    busy_ = false;
+  }
+  idle_cv_.notify_all();
+}
+
+}  // namespace needle::hash

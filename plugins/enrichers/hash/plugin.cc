@@ -1,0 +1,51 @@
+// ABI glue of enricher/hash: its keys, their validation, the export.
+#include <cstdint>
+#include <string>
+
+#include "hash_enricher.h"
+#include "needle/config.h"
+#include "needle/plugin.h"
+
+namespace {
+
+using needle::hash::HashOptions;
+
+constexpr needle_config_key kKeys[] = {
+    needle::key_int("max_file_mib", "64",
+                    "Executables larger than this are not hashed (1-4096); the digest is then "
+                    "listed under incomplete"),
+    needle::key_int("max_mib_per_s", "64", "Reading pace of the hashing thread (1-10000 MiB/s)"),
+    needle::key_int("timeout_ms", "500",
+                    "Longest an event waits for a digest (1-60000), then goes on with it listed "
+                    "under incomplete"),
+    needle::key_int("cache_entries", "8192", "Digests remembered (16-1048576)"),
+};
+
+int64_t in_range(const needle::Config& cfg, const char* key, int64_t lo, int64_t hi) {
+  const int64_t v = cfg.get_int(key);
+  if (v < lo || v > hi) {
+    throw needle::ConfigError(key, std::string(key) + " must be between " + std::to_string(lo) +
+                                       " and " + std::to_string(hi) + ", not " + std::to_string(v));
+  }
+  return v;
+}
+
+HashOptions options_from(const needle::Config& cfg) {
+  HashOptions o;
+  o.max_file_bytes = static_cast<uint64_t>(in_range(cfg, "max_file_mib", 1, 4096)) << 20;
+  o.bytes_per_s = static_cast<uint64_t>(in_range(cfg, "max_mib_per_s", 1, 10000)) << 20;
+  o.timeout_ms = static_cast<uint64_t>(in_range(cfg, "timeout_ms", 1, 60000));
+  o.cache_entries = static_cast<size_t>(in_range(cfg, "cache_entries", 16, 1 << 20));
+  return o;
+}
+
+class HashPlugin final : public needle::hash::HashEnricher {
+ public:
+  HashPlugin(needle::Host host, const needle::Config& cfg)
+      : HashEnricher(host, options_from(cfg)) {}
+};
+
+}  // namespace
+
+NEEDLE_PLUGIN(NEEDLE_KIND_ENRICHER, HashPlugin, "hash", "0.1.0",
+              "SHA-256 of the executables of processes and their parents", "alpha", kKeys)

@@ -1,0 +1,230 @@
+#include "lineage_enricher.h"
+
+namespace needle::lineage {
+
+LineageEnricher::LineageEnricher(Host host, LineageOptions options)
+    : Enricher(host),
+      options_(options),
+      table_(options.limits),
+      c_evictions_(host.counter("evictions",
+                                "processes dropped from the table to stay within "
+                                "max_processes")),
+      c_expired_(host.counter("expired", "exited processes dropped after exit_grace_ms")),
+      c_unknown_parent_(host.counter("unknown_parent",
+                                     "events whose parent was not in the "
+                                     "table")) {
+  scratch_.reserve(options_.limits.max_arg_bytes + 256);
+}
+
+LineageEnricher::Kind LineageEnricher::kind_of(std::string_view type) {
+  if (!type.starts_with("process.")) {
+    return Kind::kOther;
+  }
+  type.remove_prefix(8);
+  if (type == "exec") {
+    return Kind::kExec;
+  }
+  if (type == "fork") {
+    return Kind::kFork;
+  }
+  if (type == "exit") {
+    return Kind::kExit;
+  }
+  if (type == "snapshot") {
+    return Kind::kSnapshot;
+  }
+  return Kind::kOther;
+}
+
+void LineageEnricher::copy_task_fields(Event proc, ProcessInfo& info) {
+  if (auto ppid = proc.get_uint("ppid")) {
+    info.ppid = static_cast<uint32_t>(*ppid);
+  }
+  if (auto uid = proc.get_uint("uid")) {
+    info.uid = static_cast<uint32_t>(*uid);
+    info.has_uid = true;
+  }
+  if (auto comm = proc.get_str("comm")) {
+    info.set_comm(*comm);
+  }
+  if (auto entity = proc.get_str("entity_id")) {
+    info.set_entity(*entity);
+  }
+}
+
+void LineageEnricher::read_args(Event proc, ProcessInfo& info) {
+  Event args = proc.find("args");
+  if (args.type() != NEEDLE_NODE_ARRAY) {
+    return;
+  }
+  // Stop at the byte bound: members are reached by index, so a long vector costs only what
+  // is kept.
+  scratch_.clear();
+  const size_t limit = options_.limits.max_arg_bytes;
+  const size_t n = args.size();
+  bool truncated = false;
+  for (size_t i = 0; i < n; ++i) {
+    if (scratch_.size() >= limit) {
+      truncated = true;
+      break;
+    }
+    if (i != 0) {
+      scratch_.push_back('\0');
+    }
+    scratch_.append(args.child(i).str().value_or(""));
+  }
+  info.set_args(scratch_, limit, truncated);
+}
+
+ProcessInfo& LineageEnricher::learn(Event& ev, Event proc, Kind kind, uint32_t pid) {
+  bool evicted = false;
+  ProcessInfo* info = nullptr;
+  auto entity = proc.get_str("entity_id");
+  if (kind == Kind::kFork) {
+    info = &table_.fresh(pid, evicted);
+  } else {
+    info = table_.find(pid);
+    if (info != nullptr && entity && info->has_entity && info->entity_view() != *entity) {
+      info = nullptr;  // the pid was reused and we missed the new process's fork
+    }
+    if (info == nullptr) {
+      info = &table_.fresh(pid, evicted);
+    } else if (kind == Kind::kOther) {
+      return *info;  // known: other sources' events do not change it
+    }
+  }
+  if (evicted) {
+    host().add(c_evictions_);
+  }
+  copy_task_fields(proc, *info);
+  if (auto exe = proc.get_str("exe")) {
+    info->exe.assign(exe->data(), exe->size());
+  }
+  if (kind == Kind::kExec || kind == Kind::kSnapshot) {
+    read_args(proc, *info);
+  } else if (kind == Kind::kFork && info->ppid != 0) {
+    // A forked child runs its parent's program with its parent's arguments until it execs.
+    if (const ProcessInfo* parent = table_.find(info->ppid, false)) {
+      if (parent->args_known) {
+        info->args.assign(parent->args);
+        info->args_known = true;
+        info->args_truncated = parent->args_truncated;
+      }
+    }
+  }
+  (void)ev;
+  return *info;
+}
+
+void LineageEnricher::push_args(Event obj, std::string_view field, const ProcessInfo& info) {
+  Event arr = obj.array(field);
+  std::string_view rest = info.args;
+  if (rest.empty()) {
+    return;
+  }
+  while (true) {
+    size_t nul = rest.find('\0');
+    arr.push(rest.substr(0, nul));
+    if (nul == std::string_view::npos) {
+      break;
+    }
+    rest.remove_prefix(nul + 1);
+  }
+}
+
+void LineageEnricher::give_context(Event proc, const ProcessInfo& info, Event& ev) {
+  if (!info.exe.empty() && !proc.find("exe").valid()) {
+    proc.set("exe", info.exe);
+  }
+  if (info.args_known && !proc.find("args").valid()) {
+    push_args(proc, "args", info);
+    if (info.args_truncated) {
+      ev.mark_truncated("process.args");
+    }
+  }
+  if (info.ppid != 0 && !proc.find("ppid").valid()) {
+    proc.set("ppid", info.ppid);
+  }
+}
+
+void LineageEnricher::give_parent(Event& ev, uint32_t ppid) {
+  Event parent = ev.object("parent");
+  parent.set("pid", ppid);
+  const ProcessInfo* p = table_.find(ppid);
+  if (p == nullptr) {
+    host().add(c_unknown_parent_);
+  } else {
+    if (!p->exe.empty()) {
+      parent.set("exe", p->exe);
+    }
+    if (p->args_known) {
+      push_args(parent, "args", *p);
+      if (p->args_truncated) {
+        ev.mark_truncated("parent.args");
+      }
+    }
+    if (p->has_uid) {
+      parent.set("uid", p->uid);
+    }
+    if (p->comm_len != 0) {
+      parent.set("comm", p->comm_view());
+    }
+    if (p->has_entity) {
+      parent.set("entity_id", p->entity_view());
+    }
+  }
+  if (options_.depth == 0) {
+    return;
+  }
+  // ancestors[0] is the parent, then its parent, up to `depth` entries or the first process
+  // the table does not know (listed by pid only).
+  Event ancestors = ev.array("ancestors");
+  uint32_t cur = ppid;
+  for (uint32_t i = 0; i < options_.depth && cur != 0; ++i) {
+    Event a = ancestors.push_object();
+    a.set("pid", cur);
+    const ProcessInfo* info = i == 0 ? p : table_.find(cur, false);
+    if (info == nullptr) {
+      break;
+    }
+    if (!info->exe.empty()) {
+      a.set("exe", info->exe);
+    }
+    if (info->ppid == cur) {
+      break;
+    }
+    cur = info->ppid;
+  }
+}
+
+needle_rc LineageEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
+  (void)deadline_ns;
+  Event proc = ev.find("process");
+  auto pid_v = proc.get_uint("pid");
+  if (!pid_v || *pid_v == 0) {
+    return NEEDLE_OK;
+  }
+  const auto pid = static_cast<uint32_t>(*pid_v);
+  const uint64_t now = host().now_boot_ns();
+  if (size_t n = table_.expire(now); n != 0) {
+    host().add(c_expired_, n);
+  }
+  const Kind kind = kind_of(ev.get_str("type").value_or(""));
+  ProcessInfo& info = learn(ev, proc, kind, pid);
+  if (kind == Kind::kOther) {
+    give_context(proc, info, ev);
+  }
+  uint32_t ppid = info.ppid;
+  if (auto event_ppid = proc.get_uint("ppid")) {
+    ppid = static_cast<uint32_t>(*event_ppid);
+  }
+  if (ppid != 0) {
+    give_parent(ev, ppid);
+  }
+  if (kind == Kind::kExit) {
+    table_.exited(pid, now);
+  }
+  return NEEDLE_OK;
+}
+
+}  // namespace needle::lineage

@@ -1,0 +1,54 @@
+// enricher/lineage: `parent` and `ancestors` of every event from a process table fed by the
+// process source's events (exec, fork, exit and the start snapshot), and the process context
+// (`process.exe`, `process.args`, `process.ppid`) of events whose source lacks it.
+//
+// Threads: everything runs on the pipeline thread, in event order (no worker, no lock). The
+// table is bounded (max_processes, LRU eviction counted as `evictions`); an exited process stays
+// `exit_grace_ms` so the late events of a short-lived process still find it and its parent.
+#ifndef NEEDLE_ENRICHERS_LINEAGE_ENRICHER_H
+#define NEEDLE_ENRICHERS_LINEAGE_ENRICHER_H
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "needle/plugin.h"
+#include "process_table.h"
+
+namespace needle::lineage {
+
+struct LineageOptions {
+  uint32_t depth = 8;  // ancestors listed (0: no `ancestors`)
+  TableLimits limits;
+};
+
+class LineageEnricher : public Enricher {
+ public:
+  LineageEnricher(Host host, LineageOptions options);
+
+  needle_rc enrich(Event& ev, uint64_t& deadline_ns) override;
+
+  const ProcessTable& table() const { return table_; }
+
+ private:
+  enum class Kind { kOther, kExec, kFork, kExit, kSnapshot };
+  static Kind kind_of(std::string_view type);
+
+  ProcessInfo& learn(Event& ev, Event proc, Kind kind, uint32_t pid);
+  void copy_task_fields(Event proc, ProcessInfo& info);
+  void read_args(Event proc, ProcessInfo& info);
+  void give_context(Event proc, const ProcessInfo& info, Event& ev);
+  void give_parent(Event& ev, uint32_t ppid);
+  void push_args(Event parent_obj, std::string_view field, const ProcessInfo& info);
+
+  LineageOptions options_;
+  ProcessTable table_;
+  std::string scratch_;
+  uint32_t c_evictions_;
+  uint32_t c_expired_;
+  uint32_t c_unknown_parent_;
+};
+
+}  // namespace needle::lineage
+
+#endif  // NEEDLE_ENRICHERS_LINEAGE_ENRICHER_H
