@@ -4,9 +4,10 @@
  * bpf_d_path is not callable from tracepoints or iterators, so the path is rebuilt here the way
  * the kernel's prepend_path() does: walk the dentries up to their mount's root, cross into the
  * parent mount at the mountpoint (struct mount via container_of on the vfsmount), and stop at the
- * root of the mount namespace (a mount that is its own parent). Unlike d_path, a chroot does not
- * cut the path: it is relative to the mount namespace's root, the same for every caller (a
- * container's pivot_root gives container paths). A pseudo file (alloc_file_pseudo: memfd,
+ * root of the mount namespace (a mount that is its own parent), or at the calling task's root
+ * (fs->root), as d_path does: a chrooted process's paths are the ones it sees, and a container's
+ * pivot_root gives container paths. (A task iterator runs as needle, so the snapshot's paths are
+ * relative to needle's root.) A pseudo file (alloc_file_pseudo: memfd,
  * anon inodes) resolves to "/<name>" as in d_path; one whose name the kernel generates on demand
  * (pipe:[N], socket:[N]) resolves to "" (length 0). Unlinked files keep their last name (no
  * " (deleted)" suffix; see needle_file_fileless). Needs bpf_loop (Linux 5.17).
@@ -48,6 +49,8 @@ struct needle_path_scratch {
   __u32 dropped;      /* top components were dropped for length */
   __u32 pseudo;       /* the walk ended at a disconnected dentry */
   __u32 reserved;
+  __u64 root_dentry;  /* the calling task's root (fs->root): the walk stops there, as d_path */
+  __u64 root_vfsmnt;
 };
 
 struct needle_path_loop {
@@ -63,6 +66,10 @@ static long needle_path_walk_step(__u32 index, void* arg) {
   struct mount* mnt = (struct mount*)s->mnt;
   if (!dentry || !mnt) {
     s->done = 1;
+    return 1;
+  }
+  if (s->dentry == s->root_dentry && s->vfsmnt == s->root_vfsmnt) {
+    s->done = 1;     /* the task's root (a chroot stops the path here, as d_path does) */
     return 1;
   }
   if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
@@ -160,6 +167,12 @@ static __always_inline __u32 needle_path_resolve(struct vfsmount* vfsmnt, struct
   scratch->truncated = 0;
   scratch->dropped = 0;
   scratch->pseudo = 0;
+  {
+    struct task_struct* cur = (struct task_struct*)bpf_get_current_task_btf();
+    struct fs_struct* fs = BPF_CORE_READ(cur, fs);
+    scratch->root_dentry = fs ? (__u64)BPF_CORE_READ(fs, root.dentry) : 0;
+    scratch->root_vfsmnt = fs ? (__u64)BPF_CORE_READ(fs, root.mnt) : 0;
+  }
   struct needle_path_loop loop = {.s = scratch, .out = out};
   /* Every step either records a component or crosses a mount: 2x depth bounds both. */
   bpf_loop(NEEDLE_PATH_MAX_DEPTH * 2, needle_path_walk_step, &loop, 0);
