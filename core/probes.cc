@@ -10,7 +10,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdarg>
 #include <cstring>
 #include <fstream>
@@ -20,7 +22,10 @@
 
 #include "metrics.h"
 #include "needle/bpf/record.h"
+#include "needle/bpf_object.h"
 #include "plugin_loader.h"
+
+NEEDLE_BPF_OBJECT(syscalls)
 
 /// A source's object as the host API slots see it.
 struct needle_bpf {
@@ -96,7 +101,47 @@ std::string last_lines(const std::string& text, size_t n) {
 
 std::once_flag g_print_once;
 
+// Layout of the dispatcher (bpf/syscalls.bpf.c, needle/bpf/syscalls.h): slot abi * kSysNrMax +
+// nr of each prog array; the .bss bitmap is any[kSysWords] then abi[2][kSysWords].
+constexpr uint32_t kSysNrMax = 1024;
+constexpr uint32_t kSysAbis = 2;
+constexpr size_t kSysWords = kSysNrMax / 64;
+
+const char* abi_name(uint32_t abi) { return abi == NEEDLE_SYSCALL_COMPAT ? "ia32" : "x86_64"; }
+
+std::string syscall_name(const SyscallClaim& c) {
+  return "syscall " + std::to_string(c.nr) + " (" + abi_name(c.abi) + ")";
+}
+
+bool is_dispatcher_rung(const std::string& rung) {
+  return rung == "tp_btf" || rung == "raw_tp" || rung == "tp";
+}
+
 }  // namespace
+
+ProgSlots& ProgSlots::operator=(ProgSlots&& o) noexcept {
+  if (this != &o) {
+    clear();
+    slots_ = std::move(o.slots_);
+    o.slots_.clear();
+  }
+  return *this;
+}
+
+bool ProgSlots::put(int map_fd, uint32_t key, int prog_fd) {
+  if (bpf_map_update_elem(map_fd, &key, &prog_fd, BPF_ANY) != 0) {
+    return false;
+  }
+  slots_.emplace_back(map_fd, key);
+  return true;
+}
+
+void ProgSlots::clear() {
+  for (auto& [fd, key] : slots_) {
+    bpf_map_delete_elem(fd, &key);
+  }
+  slots_.clear();
+}
 
 const char* datasec_of_map(const char* map_name) {
   for (const char* s : {".rodata", ".data", ".bss"}) {
@@ -283,10 +328,29 @@ void ProbeManager::ensure_tracefs() {
   }
 }
 
+/// NEEDLE_PROG_CGROUP: attaches a cgroup program (cgroup_skb, cgroup/connect4, ...) to the root
+/// of the cgroup2 hierarchy, where it sees every process; the link keeps the cgroup alive.
+static bpf_link* attach_cgroup_root(bpf_program* prog) {
+  std::string root = cgroup2_mount();
+  if (root.empty()) {
+    errno = ENOENT;   // "no cgroup2 file system is mounted"
+    return nullptr;
+  }
+  int fd = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    return nullptr;
+  }
+  bpf_link* link = bpf_program__attach_cgroup(prog, fd);
+  int err = errno;
+  close(fd);
+  errno = err;
+  return link;
+}
+
 ProbeManager::Attempt ProbeManager::try_load(Instance* inst, std::span<const unsigned char> bytes,
                                              const std::vector<ProgramInfo>& programs,
                                              const std::map<std::string, std::string>& choice,
-                                             bool attach) {
+                                             bool attach, const std::vector<SyscallClaim>& claims) {
   Attempt a;
   std::string names;
   for (auto& p : programs) {
@@ -320,6 +384,13 @@ ProbeManager::Attempt ProbeManager::try_load(Instance* inst, std::span<const uns
     }
     if (bpf_map__reuse_fd(m, s.fd) != 0) {
       a.error = std::string("cannot share map ") + s.name + ": " + std::strerror(errno);
+      return a;
+    }
+  }
+  // Syscall handlers read the arguments the dispatcher saved: its per-thread map, shared.
+  if (bpf_map* m = bpf_object__find_map_by_name(o, "needle_sys_args_map"); m != nullptr && sys_) {
+    if (bpf_map__reuse_fd(m, sys_->args) != 0) {
+      a.error = std::string("cannot share map needle_sys_args_map: ") + std::strerror(errno);
       return a;
     }
   }
@@ -376,15 +447,37 @@ ProbeManager::Attempt ProbeManager::try_load(Instance* inst, std::span<const uns
   if (!attach) {
     return a;
   }
+  // Syscall handlers are not attached: they go into the dispatcher's tail-call slots.
+  for (auto& c : claims) {
+    auto it = choice.find(c.hook);
+    if (it == choice.end() || !sys_) {
+      continue;
+    }
+    for (auto& p : programs) {
+      if (p.hook != c.hook || p.rung != it->second || !(p.flags & NEEDLE_PROG_SYSCALL)) {
+        continue;
+      }
+      bool enter = (p.flags & NEEDLE_PROG_SYSCALL_ENTER) != 0;
+      bpf_program* pr = bpf_object__find_program_by_name(o, p.program.c_str());
+      if (!a.slots.put(enter ? sys_->enter_progs : sys_->exit_progs,
+                       c.abi * kSysNrMax + c.nr, bpf_program__fd(pr))) {
+        a.error = "cannot give " + syscall_name(c) + " to program " + p.program + " (hook " +
+                  p.hook + ", rung " + p.rung + ") in the syscall dispatcher: " +
+                  std::strerror(errno);
+        return a;
+      }
+    }
+  }
   for (auto& p : programs) {
     auto it = choice.find(p.hook);
-    if (it == choice.end() || it->second != p.rung) {
+    if (it == choice.end() || it->second != p.rung || (p.flags & NEEDLE_PROG_SYSCALL)) {
       continue;
     }
     bpf_program* pr = bpf_object__find_program_by_name(o, p.program.c_str());
     LogCapture cap;
-    bpf_link* link = (p.flags & NEEDLE_PROG_ITER) ? bpf_program__attach_iter(pr, nullptr)
-                                                  : bpf_program__attach(pr);
+    bpf_link* link = (p.flags & NEEDLE_PROG_ITER)     ? bpf_program__attach_iter(pr, nullptr)
+                     : (p.flags & NEEDLE_PROG_CGROUP) ? attach_cgroup_root(pr)
+                                                      : bpf_program__attach(pr);
     if (link == nullptr) {
       int err = errno;
       a.error = "cannot attach program " + p.program + " (hook " + p.hook + ", rung " + p.rung +
@@ -471,6 +564,8 @@ void ProbeManager::add_source(Instance* inst, const Entry& entry, bool attach) {
     }
     l = {rung};
   }
+  std::vector<SyscallClaim> claims =
+      prepare_syscalls(inst, entry, spec, src->programs, ladder, attach);
   std::span<const unsigned char> bytes(static_cast<const unsigned char*>(spec.object),
                                        spec.object_size);
   // Fast path: every hook's best rung at once; usually all of them work.
@@ -478,15 +573,18 @@ void ProbeManager::add_source(Instance* inst, const Entry& entry, bool attach) {
   for (auto& h : hooks) {
     best[h] = ladder[h].front();
   }
-  Attempt a = try_load(inst, bytes, src->programs, best, attach);
+  Attempt a = try_load(inst, bytes, src->programs, best, attach, claims);
   std::map<std::string, std::string> chosen = best;
   if (!a.error.empty()) {
     spdlog::debug("{}best rungs together failed, probing hook by hook: {}", where, a.error);
+    // Empty the failed attempt's tail-call slots now: the probes below reuse the same slots, and
+    // clearing them later (when `a` is replaced) would empty the chosen handlers' slots.
+    a.slots.clear();
     chosen.clear();
     for (auto& h : hooks) {
       std::string errors;
       for (auto& r : ladder[h]) {
-        Attempt t = try_load(inst, bytes, src->programs, {{h, r}}, attach);
+        Attempt t = try_load(inst, bytes, src->programs, {{h, r}}, attach, claims);
         if (t.error.empty()) {
           chosen[h] = r;
           break;
@@ -502,7 +600,7 @@ void ProbeManager::add_source(Instance* inst, const Entry& entry, bool attach) {
         spdlog::warn("{}optional hook {} is unavailable on this kernel:\n{}", where, h, errors);
       }
     }
-    a = try_load(inst, bytes, src->programs, chosen, attach);
+    a = try_load(inst, bytes, src->programs, chosen, attach, claims);
     if (!a.error.empty()) {
       throw BpfError(describe_error(*inst, "loading the chosen rungs failed") + ": " + a.error);
     }
@@ -517,10 +615,229 @@ void ProbeManager::add_source(Instance* inst, const Entry& entry, bool attach) {
     }
     src->rungs.push_back(hr);
   }
+  claim_syscalls(inst, claims, chosen);
   src->obj = std::move(a.obj);
   src->links = std::move(a.links);
   src->iters = std::move(a.iters);
+  src->slots = std::move(a.slots);
   sources_.push_back(std::move(src));
+}
+
+std::string ProbeManager::load_dispatcher(const std::string& rung, bool attach) {
+  if (rung == "tp") {
+    ensure_tracefs();
+  }
+  const auto bytes = needle_bpf_syscalls_bytes();
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "needle_syscalls");
+  bpf_object* o = bpf_object__open_mem(bytes.data(), bytes.size(), &opts);
+  if (o == nullptr) {
+    return std::string("cannot open the dispatcher's object: ") + std::strerror(errno);
+  }
+  auto d = std::make_unique<Dispatcher>();
+  d->obj.reset(o);
+  d->rung = rung;
+  const std::string names[2] = {"needle_sys_enter_" + rung, "needle_sys_exit_" + rung};
+  int found = 0;
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, o) {
+    bool mine = names[0] == bpf_program__name(prog) || names[1] == bpf_program__name(prog);
+    bpf_program__set_autoload(prog, mine);
+    found += mine ? 1 : 0;
+  }
+  if (found != 2) {
+    return "the dispatcher has no rung " + rung;
+  }
+  {
+    LogCapture cap;
+    if (bpf_object__load(o) != 0) {
+      int err = errno;
+      return "the verifier or the kernel refused the dispatcher: " + std::string(std::strerror(err)) +
+             "\n  last lines of the log:\n" + last_lines(cap.text(), 20);
+    }
+  }
+  bpf_map* enter = bpf_object__find_map_by_name(o, "needle_sys_enter_progs");
+  bpf_map* exit = bpf_object__find_map_by_name(o, "needle_sys_exit_progs");
+  bpf_map* args = bpf_object__find_map_by_name(o, "needle_sys_args_map");
+  if (enter == nullptr || exit == nullptr || args == nullptr ||
+      bpf_map__max_entries(enter) != kSysAbis * kSysNrMax ||
+      bpf_map__max_entries(exit) != kSysAbis * kSysNrMax) {
+    return "the dispatcher's maps do not match the core's layout";
+  }
+  d->enter_progs = bpf_map__fd(enter);
+  d->exit_progs = bpf_map__fd(exit);
+  d->args = bpf_map__fd(args);
+  bpf_map* map = nullptr;
+  bpf_object__for_each_map(map, o) {
+    const char* sec = datasec_of_map(bpf_map__name(map));
+    if (bpf_map__is_internal(map) && sec != nullptr && std::strcmp(sec, ".bss") == 0) {
+      d->bits = bpf_map__fd(map);
+      if (bpf_map__value_size(map) != (1 + kSysAbis) * kSysWords * sizeof(uint64_t)) {
+        return "the dispatcher's bitmap does not match the core's layout";
+      }
+    }
+  }
+  if (d->bits < 0) {
+    return "the dispatcher's object has no bitmap";
+  }
+  d->bitmap.assign((1 + kSysAbis) * kSysWords, 0);
+  if (attach) {
+    for (const auto& name : names) {
+      bpf_program* pr = bpf_object__find_program_by_name(o, name.c_str());
+      LogCapture cap;
+      bpf_link* link = bpf_program__attach(pr);
+      if (link == nullptr) {
+        int err = errno;
+        return "cannot attach " + name + ": " + std::strerror(err) + "\n" + last_lines(cap.text(), 5);
+      }
+      d->links.emplace_back(link);
+    }
+  }
+  sys_ = std::move(d);
+  spdlog::info("the syscall dispatcher runs on rung {}", rung);
+  metrics_.gauge("needle_hook_rung", {{"source", "needle"}, {"hook", "syscalls"}, {"rung", rung}},
+                 "1 for the rung each hook runs on")
+      ->store(1);
+  return {};
+}
+
+std::vector<SyscallClaim> ProbeManager::prepare_syscalls(
+    Instance* inst, const Entry& entry, const needle_bpf_spec& spec,
+    const std::vector<ProgramInfo>& programs,
+    std::map<std::string, std::vector<std::string>>& ladder, bool attach) {
+  std::vector<SyscallClaim> claims;
+  std::vector<std::string> sys_hooks;   // in program-table order
+  std::set<std::string> other_hooks;
+  for (auto& p : programs) {
+    if (!(p.flags & NEEDLE_PROG_SYSCALL)) {
+      other_hooks.insert(p.hook);
+    } else if (std::find(sys_hooks.begin(), sys_hooks.end(), p.hook) == sys_hooks.end()) {
+      sys_hooks.push_back(p.hook);
+    }
+  }
+  for (auto& h : sys_hooks) {
+    if (other_hooks.count(h)) {
+      throw BpfError(describe_error(*inst, "hook " + h +
+                                               " mixes syscall handlers with programs that "
+                                               "attach by themselves"));
+    }
+  }
+  constexpr size_t kTableEnd = offsetof(needle_bpf_spec, syscall_size) + sizeof(uint32_t);
+  if (spec.struct_size >= kTableEnd && spec.syscalls != nullptr && spec.syscall_count > 0) {
+    size_t stride = spec.syscall_size ? spec.syscall_size : sizeof(needle_syscall);
+    if (stride < offsetof(needle_syscall, hook) + sizeof(const char*)) {
+      throw BpfError(describe_error(*inst, "syscall table entries are too small"));
+    }
+    const auto* base = static_cast<const unsigned char*>(static_cast<const void*>(spec.syscalls));
+    std::map<std::pair<uint32_t, uint32_t>, std::string> mine;
+    for (size_t i = 0; i < spec.syscall_count; ++i) {
+      const auto* s = reinterpret_cast<const needle_syscall*>(base + i * stride);
+      std::string at = "syscall table entry " + std::to_string(i);
+      if (s->hook == nullptr) {
+        throw BpfError(describe_error(*inst, at + " lacks a hook"));
+      }
+      if (s->abi >= kSysAbis || s->nr >= kSysNrMax) {
+        throw BpfError(describe_error(*inst, at + " has abi " + std::to_string(s->abi) +
+                                                 " and number " + std::to_string(s->nr) +
+                                                 "; the dispatcher covers abi 0-1, numbers 0-" +
+                                                 std::to_string(kSysNrMax - 1)));
+      }
+      if (std::find(sys_hooks.begin(), sys_hooks.end(), s->hook) == sys_hooks.end()) {
+        throw BpfError(describe_error(*inst, at + " names hook " + s->hook +
+                                                 ", which has no syscall handler program"));
+      }
+      SyscallClaim c{s->abi, s->nr, s->hook};
+      auto [it, fresh] = mine.emplace(std::make_pair(c.abi, c.nr), c.hook);
+      if (!fresh) {
+        throw BpfError(describe_error(*inst, syscall_name(c) + " is listed for hook " + it->second +
+                                                 " and hook " + c.hook));
+      }
+      if (sys_) {
+        auto owner = sys_->owners.find({c.abi, c.nr});
+        if (owner != sys_->owners.end()) {
+          throw ConfigError(entry_file_, entry.line, "plugin",
+                            "source '" + inst->id + "' (hook " + c.hook + ") and " +
+                                owner->second + " both handle " + syscall_name(c) +
+                                "; each syscall has one owner: configure only one of them");
+        }
+      }
+      claims.push_back(std::move(c));
+    }
+  }
+  if (sys_hooks.empty()) {
+    return claims;
+  }
+  std::string where = "source '" + inst->id + "': ";
+  if (!sys_) {
+    // The dispatcher takes the best rung that every syscall hook of this source offers.
+    std::vector<std::string> candidates;
+    for (auto& r : ladder[sys_hooks.front()]) {
+      bool everywhere = is_dispatcher_rung(r);
+      for (auto& h : sys_hooks) {
+        everywhere = everywhere && std::find(ladder[h].begin(), ladder[h].end(), r) != ladder[h].end();
+      }
+      if (everywhere) {
+        candidates.push_back(r);
+      }
+    }
+    if (candidates.empty()) {
+      throw BpfError(describe_error(*inst, "the syscall hooks share no rung the dispatcher "
+                                           "offers (tp_btf, raw_tp, tp)"));
+    }
+    std::string errors;
+    for (auto& r : candidates) {
+      std::string err = load_dispatcher(r, attach);
+      if (err.empty()) {
+        sys_->chosen_for = inst->id;
+        break;
+      }
+      spdlog::info("the syscall dispatcher cannot use rung {}; trying the next one", r);
+      errors += "  rung " + r + ": " + err + "\n";
+    }
+    if (!sys_) {
+      throw BpfError(describe_error(*inst, "the syscall dispatcher runs on no rung here") + "\n" +
+                     errors);
+    }
+  }
+  for (auto& h : sys_hooks) {
+    auto& l = ladder[h];
+    if (std::find(l.begin(), l.end(), sys_->rung) == l.end()) {
+      std::string offered;
+      for (auto& r : l) {
+        offered += (offered.empty() ? "" : ", ") + r;
+      }
+      std::string msg = where + "syscall hook " + h + " may use rung(s) " + offered +
+                        " but the shared syscall dispatcher runs on rung " + sys_->rung +
+                        " (chosen for source '" + sys_->chosen_for + "')";
+      if (!entry.rung.empty() || !entry.hook_rungs.empty()) {
+        throw ConfigError(entry_file_, entry.line, entry.rung.empty() ? "rung." + h : "rung", msg);
+      }
+      throw BpfError(msg);
+    }
+    l = {sys_->rung};
+  }
+  return claims;
+}
+
+void ProbeManager::claim_syscalls(Instance* inst, const std::vector<SyscallClaim>& claims,
+                                  const std::map<std::string, std::string>& chosen) {
+  if (!sys_ || claims.empty()) {
+    return;
+  }
+  for (auto& c : claims) {
+    if (!chosen.count(c.hook)) {
+      continue;   // an optional hook that found no rung
+    }
+    sys_->owners[{c.abi, c.nr}] = "source '" + inst->id + "' (hook " + c.hook + ")";
+    uint64_t bit = uint64_t{1} << (c.nr % 64);
+    sys_->bitmap[c.nr / 64] |= bit;
+    sys_->bitmap[kSysWords * (1 + c.abi) + c.nr / 64] |= bit;
+  }
+  uint32_t zero = 0;
+  if (bpf_map_update_elem(sys_->bits, &zero, sys_->bitmap.data(), BPF_ANY) != 0) {
+    throw BpfError(describe_error(*inst, std::string("cannot update the syscall dispatcher's "
+                                                     "bitmap: ") +
+                                             std::strerror(errno)));
+  }
 }
 
 void ProbeManager::run_snapshots(
@@ -573,6 +890,9 @@ void ProbeManager::detach_all() {
   for (auto& src : sources_) {
     src->links.clear();
     src->iters.clear();
+  }
+  if (sys_) {
+    sys_->links.clear();
   }
 }
 

@@ -72,6 +72,31 @@ struct HookRung {
   bool required = false;
 };
 
+/// One syscall a source's hook handles through the shared dispatcher (abi.h needle_syscall).
+struct SyscallClaim {
+  uint32_t abi = 0;     // NEEDLE_SYSCALL_*
+  uint32_t nr = 0;
+  std::string hook;
+};
+
+/// Tail-call slots a source's syscall handlers occupy in the dispatcher's prog arrays; emptied
+/// on destruction. The dispatcher (which owns the arrays) outlives every source.
+class ProgSlots {
+ public:
+  ProgSlots() = default;
+  ProgSlots(ProgSlots&& o) noexcept : slots_(std::move(o.slots_)) { o.slots_.clear(); }
+  ProgSlots& operator=(ProgSlots&& o) noexcept;
+  ProgSlots(const ProgSlots&) = delete;
+  ProgSlots& operator=(const ProgSlots&) = delete;
+  ~ProgSlots() { clear(); }
+  /// Puts `prog_fd` at `key` of the prog array `map_fd`; false with errno set on failure.
+  bool put(int map_fd, uint32_t key, int prog_fd);
+  void clear();
+
+ private:
+  std::vector<std::pair<int, uint32_t>> slots_;
+};
+
 class ProbeManager {
  public:
   ProbeManager(const NeedleSettings& settings, Metrics& metrics, std::string config_file);
@@ -105,17 +130,46 @@ class ProbeManager {
     std::vector<BpfLink> links;
     std::vector<std::pair<bpf_program*, BpfLink>> iters;
     std::vector<HookRung> rungs;
+    ProgSlots slots;
   };
   struct Attempt {
     BpfObject obj;
     std::vector<BpfLink> links;
     std::vector<std::pair<bpf_program*, BpfLink>> iters;
+    ProgSlots slots;
     std::string error;   // empty on success
+  };
+  /// The shared syscall dispatcher (bpf/syscalls.bpf.c), loaded on the first source that
+  /// declares syscall handlers; its rung is then the rung of every source's syscall hooks.
+  struct Dispatcher {
+    BpfObject obj;
+    std::vector<BpfLink> links;
+    std::string rung;
+    std::string chosen_for;   // the source whose start chose the rung
+    int enter_progs = -1;     // owned by obj
+    int exit_progs = -1;
+    int args = -1;
+    int bits = -1;            // the .bss map holding the bitmaps
+    std::vector<uint64_t> bitmap;
+    std::map<std::pair<uint32_t, uint32_t>, std::string> owners;   // (abi, nr) -> who
   };
   Attempt try_load(Instance* inst, std::span<const unsigned char> bytes,
                    const std::vector<ProgramInfo>& programs,
-                   const std::map<std::string, std::string>& choice, bool attach);
+                   const std::map<std::string, std::string>& choice, bool attach,
+                   const std::vector<SyscallClaim>& claims = {});
   void ensure_tracefs();
+  /// Loads (and with attach, attaches) the dispatcher at `rung`; returns an error text or "".
+  std::string load_dispatcher(const std::string& rung, bool attach);
+  /// Reads and checks the spec's syscall table; restricts the ladders of the syscall hooks to the
+  /// dispatcher's rung, loading the dispatcher first if needed. Throws BpfError or ConfigError.
+  std::vector<SyscallClaim> prepare_syscalls(Instance* inst, const Entry& entry,
+                                             const needle_bpf_spec& spec,
+                                             const std::vector<ProgramInfo>& programs,
+                                             std::map<std::string, std::vector<std::string>>& ladder,
+                                             bool attach);
+  /// Sets the claimed syscalls' bits for the hooks that got a rung and publishes the bitmap.
+  void claim_syscalls(Instance* inst, const std::vector<SyscallClaim>& claims,
+                      const std::map<std::string, std::string>& chosen);
 
   const NeedleSettings& settings_;
   std::string entry_file_;
@@ -129,6 +183,7 @@ class ProbeManager {
   const volatile uint64_t* ring_producer_ = nullptr;
   int ncpus_ = 1;
   bool tracefs_checked_ = false;
+  std::unique_ptr<Dispatcher> sys_;   // before sources_: destroyed after every source
   std::vector<std::unique_ptr<Source>> sources_;
 };
 

@@ -16,15 +16,22 @@ RUN_PKGS+=(libssl-dev libnats-dev)   # sinks forward (TLS, SHA-512) and nats (Je
 # forward/nats tests: real peers. npm is not listed: Debian's npm conflicts with other nodejs
 # builds; without npm the forward tests use the project's python3-msgpack receiver.
 TEST_PKGS+=(nats-server python3-msgpack nodejs openssl curl)
+TEST_PKGS+=(liburing-dev gcc-multilib)   # file source tests: io_uring and ia32 route helpers
+# dns/container sources: libFuzzer runtime for tests/fuzz; podman, runc and a static busybox for
+# the container tests (tests/peers/podman.sh builds the image from it).
+TEST_PKGS+=(libclang-rt-dev podman runc busybox-static)
+# packaging test: cpack's DEB (dpkg-shlibdeps, file) and RPM (rpmbuild) generators, lintian,
+# systemd-analyze for the unit, man for the man page.
+TEST_PKGS+=(dpkg-dev file rpm lintian systemd man-db)
+# enrichers: hash (SHA-256 with libcrypto), cri (gRPC client, protoc + grpc_cpp_plugin at build
+# time); the cri tests start a real containerd (runc, and busybox-static for the images).
+RUN_PKGS+=(libssl-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc)
+TEST_PKGS+=(containerd runc busybox-static)
 # sinks syslog and http: TLS (libssl), Boost.Beast (libboost-dev), gzip (zlib1g-dev); their
 # tests start a real rsyslogd (with its OpenSSL driver), python3's stdlib HTTP receiver and
 # make certificates with the openssl command.
 RUN_PKGS+=(libssl-dev libboost-dev zlib1g-dev)
 TEST_PKGS+=(rsyslog rsyslog-openssl python3 openssl)
-# enrichers: hash (SHA-256 with libcrypto), cri (gRPC client, protoc + grpc_cpp_plugin at build
-# time); the cri tests start a real containerd (runc, and busybox-static for the images).
-RUN_PKGS+=(libssl-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc)
-TEST_PKGS+=(containerd runc busybox-static)
 
 install_missing() {
   local missing=() p

@@ -21,7 +21,7 @@ extern "C" {
 #endif
 
 #define NEEDLE_ABI_MAJOR 1
-#define NEEDLE_ABI_MINOR 0
+#define NEEDLE_ABI_MINOR 1
 
 /* The one symbol every plugin exports (C linkage, default visibility). */
 #define NEEDLE_ENTRY_SYMBOL "needle_plugin_entry"
@@ -77,6 +77,19 @@ typedef int32_t needle_rc;
 
 /* Program flags in a source's program table. */
 #define NEEDLE_PROG_ITER 1u       /* a task iterator run once after attach: the start snapshot */
+/* 1.1: a handler of the shared syscall dispatcher (needle/bpf/syscalls.h). It is never attached
+ * by itself: the core loads it at the dispatcher's rung and puts it in the dispatcher's tail-call
+ * slot of every syscall the spec's `syscalls` table gives its hook. Run at sys_exit unless
+ * NEEDLE_PROG_SYSCALL_ENTER is also set. */
+#define NEEDLE_PROG_SYSCALL 2u
+#define NEEDLE_PROG_SYSCALL_ENTER 4u   /* with NEEDLE_PROG_SYSCALL: run at sys_enter */
+/* 1.1: attach to the root of the cgroup2 hierarchy (cgroup_skb/..., cgroup/connect4 and the
+ * other cgroup programs), so that the program sees every process of the host. */
+#define NEEDLE_PROG_CGROUP 8u
+
+/* 1.1: syscall ABIs of a needle_syscall entry. */
+#define NEEDLE_SYSCALL_NATIVE 0u  /* the kernel's own ABI (x86_64) */
+#define NEEDLE_SYSCALL_COMPAT 1u  /* the 32-bit compat ABI of a 64-bit kernel (ia32) */
 
 typedef struct needle_plugin needle_plugin;   /* the plugin's own instance, opaque to needle */
 typedef struct needle_host needle_host;       /* needle's per-instance context, opaque to plugins */
@@ -114,6 +127,16 @@ typedef struct needle_bpf_program {
   uint32_t reserved;
 } needle_bpf_program;
 
+/* 1.1: one syscall a source handles through the shared dispatcher. Each (abi, nr) has one owner
+ * among all sources: a second claim stops start-up with an error naming both sources. */
+typedef struct needle_syscall {
+  uint32_t struct_size;
+  uint32_t abi;                /* NEEDLE_SYSCALL_* */
+  uint32_t nr;                 /* the syscall's number in that ABI */
+  uint32_t reserved;
+  const char* hook;            /* the hook whose NEEDLE_PROG_SYSCALL programs handle it */
+} needle_syscall;
+
 /* A source's kernel side. The object's bytes stay valid for the plugin's lifetime. */
 typedef struct needle_bpf_spec {
   uint32_t struct_size;
@@ -122,6 +145,11 @@ typedef struct needle_bpf_spec {
   size_t object_size;
   const needle_bpf_program* programs;
   size_t program_count;
+  /* 1.1 and later. Optional: the syscalls the NEEDLE_PROG_SYSCALL programs handle. */
+  const needle_syscall* syscalls;
+  size_t syscall_count;
+  uint32_t syscall_size;       /* sizeof(needle_syscall) as the plugin compiled it */
+  uint32_t reserved;
 } needle_bpf_spec;
 
 /* What the host offers a plugin. Valid from create() until destroy() returns. Every slot may be

@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Kernel side of the `dns` source: DNS packets of this host's processes, copied to the ring.
+ *
+ * Two kinds of programs, all attached to the cgroup2 root (NEEDLE_PROG_CGROUP), so they see every
+ * process of the host:
+ *
+ * - cgroup_skb/egress and cgroup_skb/ingress see each IP packet a local socket sends or
+ *   receives. A packet is copied when it is a UDP datagram or a TCP segment with a payload that
+ *   goes TO a configured DNS port (a query) or comes FROM one (an answer): the client side. A
+ *   DNS server on this host is therefore not reported for the queries it serves, only for those
+ *   it forwards. The fast path reads the socket's connected peer port from the context and
+ *   returns after a handful of instructions for any connected socket whose peer is not a DNS
+ *   port (bulk TCP); only unconnected sockets make it read the packet's ports.
+ *
+ * - cgroup/connect4/6 and cgroup/sendmsg4/6 run in the process that connects a socket to a DNS
+ *   port (TCP, connected UDP as glibc's resolver does) or sends an unconnected datagram to one.
+ *   They store the process context and its executable's path under the socket cookie
+ *   (dns_owners); the skb programs, which run in softirq or any task's context, look the
+ *   cookie up to tie each packet to that process. cgroup/sock_release forgets the cookie. The
+ *   map is an LRU: a socket whose owner was evicted, or that was connected before needle
+ *   started, is reported without a process.
+ *
+ * The packet's payload prefix is copied with bpf_skb_load_bytes, which never reads past the
+ * packet; the DNS message is parsed in user space. Records are built directly in a ring
+ * reservation of the largest size (no per-CPU scratch that softirq ingress could share with a
+ * process-context egress on the same CPU). */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "dns_record.h"
+#include "needle/bpf/needle.bpf.h"
+#include "needle/bpf/path.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define DNS_AF_INET 2
+#define DNS_AF_INET6 10
+#define DNS_ETH_P_IP 0x0800
+#define DNS_ETH_P_IPV6 0x86DD
+#define DNS_IP_OFFSET_MASK 0x1fff
+#define DNS_RECORD_MAX (sizeof(struct dns_packet_record) + DNS_EXE_MAX + DNS_CAPTURE_MAX)
+
+_Static_assert(sizeof(struct dns_packet_record) == 144, "dns_packet_record layout");
+_Static_assert((DNS_CAPTURE_MAX & (DNS_CAPTURE_MAX - 1)) == 0, "DNS_CAPTURE_MAX: power of two");
+_Static_assert((DNS_EXE_MAX & (DNS_EXE_MAX - 1)) == 0, "DNS_EXE_MAX: power of two");
+
+/* The configured ports (key `ports`) as a bitmap of 65536 bits; set by the plugin before load.
+ * Default: 53. */
+NEEDLE_CONFIG(__u64, dns_ports[1024], {[0] = 1ull << 53});
+
+static __always_inline int dns_port_on(__u16 port) {
+  return (dns_ports[(port >> 6) & 1023] >> (port & 63)) & 1;
+}
+
+#define DNS_OWNER_FILTERED (1u << 31)   /* the owner is excluded: report nothing for the socket */
+
+/* What the connect/sendmsg hooks learned about a socket's owner. */
+struct dns_sock_owner {
+  struct needle_task_ctx task;
+  __u32 flags;          /* DNS_F_EXE_TRUNCATED, DNS_OWNER_FILTERED */
+  __u32 exe_len;
+  char exe[DNS_EXE_MAX];
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u64);   /* socket cookie */
+  __type(value, struct dns_sock_owner);
+} dns_owners SEC(".maps");
+
+struct dns_owner_scratch {
+  struct dns_sock_owner owner;
+  char path[NEEDLE_PATH_BUF_SIZE];
+  struct needle_path_scratch ps;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct dns_owner_scratch);
+} dns_owner_scratch_map SEC(".maps");
+
+/* ---- owners: connect4/6, sendmsg4/6, sock_release ------------------------------------------ */
+
+static __always_inline void dns_remember(struct bpf_sock_addr* ctx) {
+  __u32 proto = ctx->protocol;
+  if (proto != IPPROTO_UDP && proto != IPPROTO_TCP) {
+    return;
+  }
+  __u16 port = bpf_ntohs((__u16)ctx->user_port);
+  if (!dns_port_on(port)) {
+    return;
+  }
+  __u64 cookie = bpf_get_socket_cookie(ctx);
+  struct task_struct* task = bpf_get_current_task_btf();
+  __u32 tgid = BPF_CORE_READ(task, tgid);
+  __u32 pid = BPF_CORE_READ(task, pid);
+  struct dns_sock_owner* known = bpf_map_lookup_elem(&dns_owners, &cookie);
+  if (known && known->task.tgid == tgid && known->task.pid == pid) {
+    return;   /* sendmsg on a socket this thread already used: nothing new */
+  }
+  __u32 zero = 0;
+  struct dns_owner_scratch* s = bpf_map_lookup_elem(&dns_owner_scratch_map, &zero);
+  if (!s) {
+    return;
+  }
+  struct dns_sock_owner* o = &s->owner;
+  o->flags = 0;
+  o->exe_len = 0;
+  if (needle_task_filtered(task)) {
+    o->flags = DNS_OWNER_FILTERED;
+    __builtin_memset(&o->task, 0, sizeof(o->task));
+    bpf_map_update_elem(&dns_owners, &cookie, o, BPF_ANY);
+    return;
+  }
+  needle_fill_task_ctx(&o->task, task);
+  __u32 path_flags = 0;
+  struct file* exe = BPF_CORE_READ(task, mm, exe_file);
+  __u32 len = needle_file_path(exe, s->path, &s->ps, &path_flags);
+  __u32 keep = len;
+  if (keep > DNS_EXE_MAX) {
+    keep = DNS_EXE_MAX;
+    path_flags |= NEEDLE_PATH_TRUNCATED_LEN;
+  }
+  __u32 from = (len - keep) & (NEEDLE_PATH_MAX - 1);
+  if (keep > 0 && bpf_probe_read_kernel(o->exe, keep, s->path + from) == 0) {
+    o->exe_len = keep;
+  }
+  if (path_flags) {
+    o->flags |= DNS_F_EXE_TRUNCATED;
+  }
+  bpf_map_update_elem(&dns_owners, &cookie, o, BPF_ANY);
+}
+
+SEC("?cgroup/connect4")
+int dns_connect4(struct bpf_sock_addr* ctx) {
+  dns_remember(ctx);
+  return 1;
+}
+
+SEC("?cgroup/connect6")
+int dns_connect6(struct bpf_sock_addr* ctx) {
+  dns_remember(ctx);
+  return 1;
+}
+
+SEC("?cgroup/sendmsg4")
+int dns_sendmsg4(struct bpf_sock_addr* ctx) {
+  dns_remember(ctx);
+  return 1;
+}
+
+SEC("?cgroup/sendmsg6")
+int dns_sendmsg6(struct bpf_sock_addr* ctx) {
+  dns_remember(ctx);
+  return 1;
+}
+
+SEC("?cgroup/sock_release")
+int dns_sock_release(struct bpf_sock* sk) {
+  __u32 proto = sk->protocol;
+  if (proto == IPPROTO_UDP || proto == IPPROTO_TCP) {
+    __u64 cookie = bpf_get_socket_cookie(sk);
+    bpf_map_delete_elem(&dns_owners, &cookie);
+  }
+  return 1;
+}
+
+/* ---- packets: cgroup_skb egress and ingress ------------------------------------------------ */
+
+struct dns_l4 {
+  __u32 l4_off;        /* offset of the L4 header from the network header */
+  __u32 proto;
+  __u16 sport;
+  __u16 dport;
+};
+
+/* Reads the IP header and the L4 ports. 0 when the packet is a UDP datagram or TCP segment (the
+ * first fragment) whose ports are known. */
+static __always_inline int dns_read_l4(struct __sk_buff* skb, __u16 eth_proto, struct dns_l4* l4,
+                                       struct dns_packet_record* rec) {
+  if (eth_proto == DNS_ETH_P_IP) {
+    struct iphdr ip;
+    if (bpf_skb_load_bytes(skb, 0, &ip, sizeof ip) != 0) {
+      return -1;
+    }
+    if (ip.ihl < 5 || (bpf_ntohs(ip.frag_off) & DNS_IP_OFFSET_MASK) != 0) {
+      return -1;
+    }
+    l4->l4_off = ip.ihl * 4;
+    l4->proto = ip.protocol;
+    if (rec) {
+      __builtin_memcpy(rec->saddr, &ip.saddr, 4);
+      __builtin_memcpy(rec->daddr, &ip.daddr, 4);
+    }
+  } else {
+    struct ipv6hdr ip6;
+    if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof ip6) != 0) {
+      return -1;
+    }
+    /* Extension headers are not walked: DNS packets do not carry them in practice. */
+    l4->l4_off = sizeof ip6;
+    l4->proto = ip6.nexthdr;
+    if (rec) {
+      __builtin_memcpy(rec->saddr, &ip6.saddr, 16);
+      __builtin_memcpy(rec->daddr, &ip6.daddr, 16);
+    }
+  }
+  if (l4->proto != IPPROTO_UDP && l4->proto != IPPROTO_TCP) {
+    return -1;
+  }
+  __be16 ports[2];
+  if (bpf_skb_load_bytes(skb, l4->l4_off, ports, sizeof ports) != 0) {
+    return -1;
+  }
+  l4->sport = bpf_ntohs(ports[0]);
+  l4->dport = bpf_ntohs(ports[1]);
+  return 0;
+}
+
+/* Submits a record, waking the reader only when this record takes the unread data across
+ * needle_wakeup_bytes. The SDK's needle_submit() forces a wakeup on every record while the data
+ * is above that mark, so a busy producer that outruns a reader being scheduled pays an irq_work
+ * wakeup (a self-IPI: a VM exit on a guest) per packet; measured here it tripled the cost of a
+ * loopback DNS round trip. Below the mark the reader's ring_flush_ms timer bounds the delay. */
+static __always_inline void dns_submit(void* rec, __u64 reserved) {
+  __u64 avail = bpf_ringbuf_query(&needle_ring, BPF_RB_AVAIL_DATA);
+  __u64 flags = BPF_RB_NO_WAKEUP;
+  if (avail >= needle_wakeup_bytes && avail < needle_wakeup_bytes + reserved) {
+    flags = BPF_RB_FORCE_WAKEUP;
+  }
+  bpf_ringbuf_submit(rec, flags);
+}
+
+static __always_inline void dns_packet(struct __sk_buff* skb, int egress) {
+  __u16 eth_proto = bpf_ntohs((__u16)skb->protocol);
+  if (eth_proto != DNS_ETH_P_IP && eth_proto != DNS_ETH_P_IPV6) {
+    return;
+  }
+  /* Fast path: a connected socket's peer port is in the context (network order, upper half). */
+  __u16 peer = (__u16)bpf_ntohl(skb->remote_port);
+  if (peer != 0 && !dns_port_on(peer)) {
+    return;
+  }
+  struct dns_l4 l4 = {};
+  if (dns_read_l4(skb, eth_proto, &l4, NULL) != 0) {
+    return;
+  }
+  /* The client side: a query goes to a DNS port, an answer comes from one. */
+  if (!dns_port_on(egress ? l4.dport : l4.sport)) {
+    return;
+  }
+  __u32 payload_off = 0;
+  __u32 payload_len = 0;
+  __u32 skb_len = skb->len;
+  if (l4.proto == IPPROTO_UDP) {
+    struct udphdr udp;
+    if (bpf_skb_load_bytes(skb, l4.l4_off, &udp, sizeof udp) != 0) {
+      return;
+    }
+    payload_off = l4.l4_off + sizeof udp;
+    __u32 ulen = bpf_ntohs(udp.len);
+    payload_len = ulen > sizeof udp ? ulen - sizeof udp : 0;
+  } else {
+    __u8 doff_byte = 0;   /* data offset in the upper 4 bits of byte 12 */
+    if (bpf_skb_load_bytes(skb, l4.l4_off + 12, &doff_byte, 1) != 0) {
+      return;
+    }
+    payload_off = l4.l4_off + (doff_byte >> 4) * 4;
+    payload_len = skb_len > payload_off ? skb_len - payload_off : 0;
+  }
+  if (payload_off >= skb_len) {
+    return;
+  }
+  if (payload_len > skb_len - payload_off) {
+    payload_len = skb_len - payload_off;
+  }
+  if (payload_len == 0) {
+    return;   /* SYN, ACK, FIN: no DNS bytes */
+  }
+  __u64 cookie = bpf_get_socket_cookie(skb);
+  struct dns_sock_owner* owner = bpf_map_lookup_elem(&dns_owners, &cookie);
+  if (owner && (owner->flags & DNS_OWNER_FILTERED)) {
+    return;
+  }
+  struct dns_packet_record* rec = needle_reserve(DNS_RECORD_MAX);
+  if (!rec) {
+    return;
+  }
+  __u8* tail = (__u8*)(rec + 1);
+  __builtin_memset(rec, 0, sizeof(*rec));
+  if (dns_read_l4(skb, eth_proto, &l4, rec) != 0) {
+    bpf_ringbuf_discard(rec, 0);
+    return;
+  }
+  __u32 flags = 0;
+  __u32 exe_len = 0;
+  if (owner) {
+    __builtin_memcpy(&rec->hdr.task, &owner->task, sizeof(rec->hdr.task));
+    flags |= DNS_F_PROCESS | (owner->flags & DNS_F_EXE_TRUNCATED);
+    exe_len = owner->exe_len;
+    if (exe_len > DNS_EXE_MAX) {
+      exe_len = DNS_EXE_MAX;
+    }
+    if (exe_len > 0 && bpf_probe_read_kernel(tail, exe_len, owner->exe) != 0) {
+      exe_len = 0;
+    }
+  }
+  __u32 cap = payload_len > DNS_CAPTURE_MAX ? DNS_CAPTURE_MAX : payload_len;
+  /* payload_len >= 1 here, so this is cap itself, written so that the verifier sees 1..MAX
+   * (clang may otherwise test a copy of the register it passes). */
+  cap = ((cap - 1) & (DNS_CAPTURE_MAX - 1)) + 1;
+  if (bpf_skb_load_bytes(skb, payload_off, tail + exe_len, cap) != 0) {
+    bpf_ringbuf_discard(rec, 0);
+    return;
+  }
+  if (egress) {
+    flags |= DNS_F_EGRESS;
+  }
+  if (eth_proto == DNS_ETH_P_IPV6) {
+    flags |= DNS_F_IPV6;
+  }
+  if (l4.proto == IPPROTO_TCP) {
+    flags |= DNS_F_TCP;
+  }
+  rec->cookie = cookie;
+  rec->sport = l4.sport;
+  rec->dport = l4.dport;
+  rec->flags = flags;
+  rec->payload_len = payload_len;
+  rec->exe_len = exe_len;
+  rec->data_len = cap;
+  rec->hdr.kind = DNS_KIND_PACKET;
+  rec->hdr.version = DNS_RECORD_VERSION;
+  rec->hdr.size = sizeof(*rec) + exe_len + cap;
+  rec->hdr.boot_ns = bpf_ktime_get_boot_ns();
+  rec->hdr.source = needle_source_index;
+  rec->hdr.cpu = bpf_get_smp_processor_id();
+  dns_submit(rec, DNS_RECORD_MAX + 8);   /* + the ring's record header */
+}
+
+SEC("?cgroup_skb/egress")
+int dns_egress(struct __sk_buff* skb) {
+  dns_packet(skb, 1);
+  return 1;
+}
+
+SEC("?cgroup_skb/ingress")
+int dns_ingress(struct __sk_buff* skb) {
+  dns_packet(skb, 0);
+  return 1;
+}

@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Kernel side of the `network` source: connect, accept and listen of TCP and UDP sockets over
+ * IPv4 and IPv6, with the addresses taken from the kernel's socket (struct sock), never from the
+ * caller's sockaddr. Routes: the syscalls of both ABIs through the shared dispatcher, ia32
+ * socketcall(2), and io_uring's CONNECT and ACCEPT. Record layout: bpf/include/net_record.h. */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "needle/bpf/needle.bpf.h"
+#include "needle/bpf/syscalls.h"
+#include "net_record.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+_Static_assert(sizeof(struct net_record) == NET_RECORD_SIZE, "net_record layout");
+
+#define NET_AF_INET 2
+#define NET_AF_INET6 10
+#define NET_IPPROTO_TCP 6
+#define NET_IPPROTO_UDP 17
+#define NET_EINPROGRESS 115
+#define NET_SOCKFS_MAGIC 0x534F434B
+
+static __always_inline struct file* net_file_from_fd(struct task_struct* task, int fd) {
+  if (fd < 0) {
+    return NULL;
+  }
+  struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
+  if (!fdt || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds)) {
+    return NULL;
+  }
+  struct file** fds = BPF_CORE_READ(fdt, fd);
+  struct file* file = NULL;
+  bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+  return file;
+}
+
+/* The sock behind a socket file, or NULL for any other file. */
+static __always_inline struct sock* net_sock_of(struct file* file) {
+  if (!file || BPF_CORE_READ(file, f_inode, i_sb, s_magic) != NET_SOCKFS_MAGIC) {
+    return NULL;
+  }
+  struct socket* sock = BPF_CORE_READ(file, private_data);
+  return sock ? BPF_CORE_READ(sock, sk) : NULL;
+}
+
+/* Emits a record for `sk` (TCP or UDP over IPv4/IPv6 only). */
+static __always_inline int net_emit(struct sock* sk, __u16 kind, __u32 flags, __u16 syscall,
+                                    __u8 abi, __u8 route) {
+  if (!sk) {
+    return 0;
+  }
+  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  if (family != NET_AF_INET && family != NET_AF_INET6) {
+    return 0;
+  }
+  __u16 protocol = BPF_CORE_READ(sk, sk_protocol);
+  if (protocol != NET_IPPROTO_TCP && protocol != NET_IPPROTO_UDP) {
+    return 0;
+  }
+  if (needle_current_filtered()) {
+    return 0;
+  }
+  struct net_record* rec = needle_reserve(sizeof(*rec));
+  if (!rec) {
+    return 0;
+  }
+  needle_fill_header(&rec->hdr, kind, NET_RECORD_VERSION, sizeof(*rec));
+  rec->flags = flags;
+  rec->family = family;
+  rec->protocol = protocol;
+  rec->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+  rec->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+  rec->syscall = syscall;
+  rec->abi = abi;
+  rec->route = route;
+  __builtin_memset(rec->local_addr, 0, sizeof(rec->local_addr));
+  __builtin_memset(rec->remote_addr, 0, sizeof(rec->remote_addr));
+  if (family == NET_AF_INET) {
+    __u32 local = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+    __u32 remote = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+    __builtin_memcpy(rec->local_addr, &local, 4);
+    __builtin_memcpy(rec->remote_addr, &remote, 4);
+  } else {
+    BPF_CORE_READ_INTO(&rec->local_addr, sk, __sk_common.skc_v6_rcv_saddr);
+    BPF_CORE_READ_INTO(&rec->remote_addr, sk, __sk_common.skc_v6_daddr);
+  }
+  needle_submit(rec);
+  return 0;
+}
+
+static __always_inline int net_emit_fd(int fd, __u16 kind, __u32 flags, __u16 syscall, __u8 abi,
+                                       __u8 route) {
+  struct file* file = net_file_from_fd(bpf_get_current_task_btf(), fd);
+  return net_emit(net_sock_of(file), kind, flags, syscall, abi, route);
+}
+
+/* connect: success, or a non-blocking connect under way (its addresses are already chosen). */
+NEEDLE_SYS_EXIT_HANDLER(net_connect_exit) {
+  if (ret != 0 && ret != -NET_EINPROGRESS) {
+    return 0;
+  }
+  return net_emit_fd(NEEDLE_SYS_INT(sys, 0), NET_KIND_CONNECT,
+                     ret ? NET_F_IN_PROGRESS : 0, (__u16)sys->nr, (__u8)sys->abi,
+                     NET_ROUTE_SYSCALL);
+}
+
+NEEDLE_SYS_EXIT_HANDLER(net_accept_exit) {
+  if (ret < 0) {
+    return 0;
+  }
+  return net_emit_fd((int)ret, NET_KIND_ACCEPT, 0, (__u16)sys->nr, (__u8)sys->abi,
+                     NET_ROUTE_SYSCALL);
+}
+
+NEEDLE_SYS_EXIT_HANDLER(net_listen_exit) {
+  if (ret != 0) {
+    return 0;
+  }
+  return net_emit_fd(NEEDLE_SYS_INT(sys, 0), NET_KIND_LISTEN, 0, (__u16)sys->nr, (__u8)sys->abi,
+                     NET_ROUTE_SYSCALL);
+}
+
+/* ia32 socketcall(call, args): the fd is the first 32-bit word of the caller's argument block,
+ * read at exit (accept's fd is the return value). */
+NEEDLE_SYS_EXIT_HANDLER(net_socketcall_exit) {
+  __u32 call = (__u32)sys->args[0];
+  __u32 fd = 0;
+  if (call == NET_SOCKETCALL_ACCEPT || call == NET_SOCKETCALL_ACCEPT4) {
+    if (ret < 0) {
+      return 0;
+    }
+    return net_emit_fd((int)ret, NET_KIND_ACCEPT, 0, (__u16)call, NEEDLE_SYS_ABI_COMPAT,
+                       NET_ROUTE_SOCKETCALL);
+  }
+  if (call != NET_SOCKETCALL_CONNECT && call != NET_SOCKETCALL_LISTEN) {
+    return 0;
+  }
+  if (ret != 0 && !(call == NET_SOCKETCALL_CONNECT && ret == -NET_EINPROGRESS)) {
+    return 0;
+  }
+  if (bpf_probe_read_user(&fd, sizeof(fd), NEEDLE_SYS_PTR(sys, 1)) != 0) {
+    return 0;
+  }
+  return net_emit_fd((int)fd, call == NET_SOCKETCALL_CONNECT ? NET_KIND_CONNECT : NET_KIND_LISTEN,
+                     ret ? NET_F_IN_PROGRESS : 0, (__u16)call, NEEDLE_SYS_ABI_COMPAT,
+                     NET_ROUTE_SOCKETCALL);
+}
+
+/* ---- io_uring --------------------------------------------------------------------------- */
+
+static __always_inline int net_uring_complete(struct io_kiocb* req, int res) {
+  __u8 opcode = BPF_CORE_READ(req, opcode);
+  if (opcode == NET_IORING_OP_CONNECT) {
+    if (res != 0) {
+      return 0;
+    }
+    return net_emit(net_sock_of(BPF_CORE_READ(req, file)), NET_KIND_CONNECT, 0, opcode, 0,
+                    NET_ROUTE_IO_URING);
+  }
+  if (opcode == NET_IORING_OP_ACCEPT) {
+    struct io_accept* accept = (void*)&req->cmd;
+    if (res < 0 || BPF_CORE_READ(accept, file_slot) != 0) {
+      return 0;   /* failed, or into a fixed-file slot (not in the fd table) */
+    }
+    return net_emit_fd(res, NET_KIND_ACCEPT, 0, opcode, 0, NET_ROUTE_IO_URING);
+  }
+  return 0;
+}
+
+SEC("?tp_btf/io_uring_complete")
+int BPF_PROG(net_uring_complete_tp_btf, struct io_ring_ctx* rctx, void* req,
+             struct io_uring_cqe* cqe) {
+  return net_uring_complete((struct io_kiocb*)req, BPF_CORE_READ(cqe, res));
+}
+
+SEC("?raw_tp/io_uring_complete")
+int BPF_PROG(net_uring_complete_raw_tp, struct io_ring_ctx* rctx, void* req,
+             struct io_uring_cqe* cqe) {
+  return net_uring_complete((struct io_kiocb*)req, BPF_CORE_READ(cqe, res));
+}
+
+SEC("?tp/io_uring/io_uring_complete")
+int net_uring_complete_tp(struct trace_event_raw_io_uring_complete* ctx) {
+  return net_uring_complete((struct io_kiocb*)ctx->req, ctx->res);
+}

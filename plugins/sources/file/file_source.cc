@@ -1,0 +1,267 @@
+#include "file_source.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iterator>
+
+#include "file_record.h"
+#include "needle/bpf_object.h"
+#include "needle/record.h"
+
+NEEDLE_BPF_OBJECT(file)
+
+static_assert(needle::file::FileOptions::kMaxPrefixes == FILE_PREFIX_MAX,
+              "prefix limit shared with the kernel side");
+
+namespace needle::file {
+namespace {
+
+constexpr needle_bpf_program program(const char* name, const char* hook, const char* rung,
+                                     uint32_t required, uint32_t flags) {
+  return needle_bpf_program{sizeof(needle_bpf_program), flags, name, hook, rung, required, 0};
+}
+
+#define FILE_SYSCALL_HOOK(handler, hook)                                  \
+  program(handler "_tp_btf", hook, "tp_btf", 1, NEEDLE_PROG_SYSCALL),     \
+      program(handler "_raw_tp", hook, "raw_tp", 1, NEEDLE_PROG_SYSCALL), \
+      program(handler "_tp", hook, "tp", 1, NEEDLE_PROG_SYSCALL)
+
+// Each hook's rungs, best first (program names as in bpf/file.bpf.c). The syscall hooks run on
+// the shared dispatcher's rung; io_uring is optional (a kernel may be built without it).
+constexpr needle_bpf_program kPrograms[] = {
+    FILE_SYSCALL_HOOK("file_open_exit", "open"),
+    FILE_SYSCALL_HOOK("file_unlink_exit", "unlink"),
+    FILE_SYSCALL_HOOK("file_rename_exit", "rename"),
+    FILE_SYSCALL_HOOK("file_chmod_exit", "chmod"),
+    FILE_SYSCALL_HOOK("file_chown_exit", "chown"),
+    FILE_SYSCALL_HOOK("file_link_exit", "link"),
+    FILE_SYSCALL_HOOK("file_symlink_exit", "symlink"),
+    program("file_uring_submit_tp_btf", "io_uring", "tp_btf", 0, 0),
+    program("file_uring_complete_tp_btf", "io_uring", "tp_btf", 0, 0),
+    program("file_uring_submit_raw_tp", "io_uring", "raw_tp", 0, 0),
+    program("file_uring_complete_raw_tp", "io_uring", "raw_tp", 0, 0),
+    program("file_uring_submit_tp", "io_uring", "tp", 0, 0),
+    program("file_uring_complete_tp", "io_uring", "tp", 0, 0),
+};
+
+constexpr needle_syscall native(uint32_t nr, const char* hook) {
+  return needle_syscall{sizeof(needle_syscall), NEEDLE_SYSCALL_NATIVE, nr, 0, hook};
+}
+constexpr needle_syscall compat(uint32_t nr, const char* hook) {
+  return needle_syscall{sizeof(needle_syscall), NEEDLE_SYSCALL_COMPAT, nr, 0, hook};
+}
+
+// Every syscall route to each operation, in both ABIs.
+constexpr needle_syscall kSyscalls[] = {
+    native(FILE_NR64_OPEN, "open"),
+    native(FILE_NR64_CREAT, "open"),
+    native(FILE_NR64_OPENAT, "open"),
+    native(FILE_NR64_OPENAT2, "open"),
+    native(FILE_NR64_OPEN_BY_HANDLE_AT, "open"),
+    native(FILE_NR64_UNLINK, "unlink"),
+    native(FILE_NR64_UNLINKAT, "unlink"),
+    native(FILE_NR64_RMDIR, "unlink"),
+    native(FILE_NR64_RENAME, "rename"),
+    native(FILE_NR64_RENAMEAT, "rename"),
+    native(FILE_NR64_RENAMEAT2, "rename"),
+    native(FILE_NR64_CHMOD, "chmod"),
+    native(FILE_NR64_FCHMOD, "chmod"),
+    native(FILE_NR64_FCHMODAT, "chmod"),
+    native(FILE_NR64_FCHMODAT2, "chmod"),
+    native(FILE_NR64_CHOWN, "chown"),
+    native(FILE_NR64_FCHOWN, "chown"),
+    native(FILE_NR64_LCHOWN, "chown"),
+    native(FILE_NR64_FCHOWNAT, "chown"),
+    native(FILE_NR64_LINK, "link"),
+    native(FILE_NR64_LINKAT, "link"),
+    native(FILE_NR64_SYMLINK, "symlink"),
+    native(FILE_NR64_SYMLINKAT, "symlink"),
+    compat(FILE_NR32_OPEN, "open"),
+    compat(FILE_NR32_CREAT, "open"),
+    compat(FILE_NR32_OPENAT, "open"),
+    compat(FILE_NR32_OPENAT2, "open"),
+    compat(FILE_NR32_OPEN_BY_HANDLE_AT, "open"),
+    compat(FILE_NR32_UNLINK, "unlink"),
+    compat(FILE_NR32_UNLINKAT, "unlink"),
+    compat(FILE_NR32_RMDIR, "unlink"),
+    compat(FILE_NR32_RENAME, "rename"),
+    compat(FILE_NR32_RENAMEAT, "rename"),
+    compat(FILE_NR32_RENAMEAT2, "rename"),
+    compat(FILE_NR32_CHMOD, "chmod"),
+    compat(FILE_NR32_FCHMOD, "chmod"),
+    compat(FILE_NR32_FCHMODAT, "chmod"),
+    compat(FILE_NR32_FCHMODAT2, "chmod"),
+    compat(FILE_NR32_CHOWN16, "chown"),
+    compat(FILE_NR32_FCHOWN16, "chown"),
+    compat(FILE_NR32_LCHOWN16, "chown"),
+    compat(FILE_NR32_CHOWN, "chown"),
+    compat(FILE_NR32_FCHOWN, "chown"),
+    compat(FILE_NR32_LCHOWN, "chown"),
+    compat(FILE_NR32_FCHOWNAT, "chown"),
+    compat(FILE_NR32_LINK, "link"),
+    compat(FILE_NR32_LINKAT, "link"),
+    compat(FILE_NR32_SYMLINK, "symlink"),
+    compat(FILE_NR32_SYMLINKAT, "symlink"),
+};
+
+using Prefix = std::array<char, FILE_PREFIX_LEN>;
+
+Result<void> set_prefixes(Bpf& bpf, const char* kind, const std::vector<std::string>& list) {
+  std::array<uint32_t, FILE_PREFIX_MAX> lens{};
+  for (std::size_t i = 0; i < FILE_PREFIX_MAX; ++i) {
+    Prefix value{};
+    if (i < list.size()) {
+      std::memcpy(value.data(), list[i].data(), list[i].size());
+      lens[i] = static_cast<uint32_t>(list[i].size());
+    }
+    std::string name = std::string(kind) + "_" + std::to_string(i);
+    if (auto r = bpf.set_global(name.c_str(), value); !r) {
+      return r;
+    }
+  }
+  std::string len_name = std::string(kind) + "_len";
+  if (auto r = bpf.set_global(len_name.c_str(), lens); !r) {
+    return r;
+  }
+  std::string count_name = std::string(kind) + "_count";
+  return bpf.set_global(count_name.c_str(), static_cast<uint32_t>(list.size()));
+}
+
+}  // namespace
+
+FileSource::FileSource(Host host, FileOptions options)
+    : Source(host),
+      options_(std::move(options)),
+      malformed_counter_(
+          host.counter("malformed_records", "Ring records the file decoder rejected")) {}
+
+needle_bpf_spec FileSource::bpf_spec() {
+  const auto bytes = needle_bpf_file_bytes();
+  needle_bpf_spec spec{
+      sizeof(needle_bpf_spec), sizeof(needle_bpf_program), bytes.data(), bytes.size(), kPrograms,
+      std::size(kPrograms)};
+  spec.syscalls = kSyscalls;
+  spec.syscall_count = std::size(kSyscalls);
+  spec.syscall_size = sizeof(needle_syscall);
+  return spec;
+}
+
+Result<void> FileSource::bpf_configure(Bpf& bpf) {
+  if (auto r = bpf.set_global("read_only", static_cast<uint32_t>(options_.read_only)); !r) {
+    return r;
+  }
+  if (auto r = set_prefixes(bpf, "include", options_.paths); !r) {
+    return r;
+  }
+  return set_prefixes(bpf, "exclude", options_.exclude_paths);
+}
+
+Result<void> FileSource::start() {
+  // The kernel side learns FMODE_CREATED from these two opens (see bpf/file.bpf.c).
+  char dir[] = "/tmp/needle-fmode-XXXXXX";
+  if (mkdtemp(dir) == nullptr) {
+    host().warn(std::string("cannot calibrate FMODE_CREATED (mkdtemp: ") + std::strerror(errno) +
+                "): file.create is reported as file.open");
+    return {};
+  }
+  const std::string path = std::string(dir) + "/.needle-fmode-calibration";
+  int fd = open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    close(fd);
+    fd = open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      close(fd);
+    }
+  }
+  if (fd < 0) {
+    host().warn("cannot calibrate FMODE_CREATED (" + path + ": " + std::strerror(errno) +
+                "): file.create is reported as file.open");
+  }
+  unlink(path.c_str());
+  rmdir(dir);
+  return {};
+}
+
+needle_rc FileSource::decode(std::span<const std::byte> raw, Event& ev) {
+  auto rec = decode_file(raw);
+  if (!rec) {
+    host().add(malformed_counter_);
+    host().set_error(rec.error().message);
+    return NEEDLE_ERROR;
+  }
+  if (rec->kind == Kind::kCalibration) {
+    char buf[160];
+    if ((rec->flags & FILE_F_CALIBRATION_FAILED) != 0) {
+      std::snprintf(buf, sizeof buf,
+                    "FMODE_CREATED calibration found no single bit (f_mode 0x%x created, 0x%x "
+                    "existing): file.create is reported as file.open",
+                    rec->mode, rec->uid);
+      host().warn(buf);
+    } else {
+      std::snprintf(buf, sizeof buf, "FMODE_CREATED calibrated: 0x%x", rec->op_flags);
+      host().info(buf);
+    }
+    return NEEDLE_SKIP;
+  }
+  if ((rec->flags & FILE_F_CREATE_UNKNOWN) != 0 && !create_warned_) {
+    create_warned_ = true;
+    host().warn(
+        "an open arrived before FMODE_CREATED was calibrated: it is reported as "
+        "file.open even if it created the file");
+  }
+  fill_event(api(), *rec, ev);
+  return NEEDLE_OK;
+}
+
+void fill_event(const needle_host_api* api, const FileRecord& rec, Event& ev) {
+  ev.set("type", event_type(rec));
+  fill_process(api, ev, rec.task);
+  Event f = ev.object("file");
+  f.set("path", rec.path);
+  if ((rec.flags & FILE_F_PATH_TRUNCATED) != 0) {
+    ev.mark_truncated("file.path");
+  }
+  if ((rec.flags & (FILE_F_PATH_FROM_USER | FILE_F_NEW_PATH_FROM_USER)) != 0) {
+    f.set("path_from_user", true);
+  }
+  if (rec.kind == Kind::kRename || rec.kind == Kind::kLink || rec.kind == Kind::kSymlink) {
+    f.set("new_path", rec.new_path);
+    if ((rec.flags & FILE_F_NEW_PATH_TRUNCATED) != 0) {
+      ev.mark_truncated("file.new_path");
+    }
+  }
+  FlagNames names;
+  op_flag_names(rec, names);
+  if (names.count > 0) {
+    Event arr = f.array("flags");
+    for (std::size_t i = 0; i < names.count; ++i) {
+      arr.push(names.names[i]);
+    }
+  }
+  if (rec.kind == Kind::kChmod || (rec.kind == Kind::kOpen && rec.has_inode())) {
+    f.set("mode", octal_mode(rec.mode));
+  }
+  if (rec.kind == Kind::kChown) {
+    if ((rec.flags & FILE_F_UID) != 0) {
+      f.set("uid", rec.uid);
+    }
+    if ((rec.flags & FILE_F_GID) != 0) {
+      f.set("gid", rec.gid);
+    }
+  }
+  if (rec.has_inode()) {
+    f.set("inode", rec.ino);
+    f.set("dev", user_dev(rec.dev));
+  }
+  RouteBuf buf;
+  f.set("route", route_name(rec.route, rec.abi, rec.syscall, buf));
+}
+
+}  // namespace needle::file

@@ -1,0 +1,134 @@
+#include "ipc_source.h"
+
+#include <iterator>
+
+#include "ipc_record.h"
+#include "needle/bpf_object.h"
+#include "needle/record.h"
+
+NEEDLE_BPF_OBJECT(ipc)
+
+namespace needle::ipc {
+namespace {
+
+constexpr needle_bpf_program program(const char* name, const char* hook, const char* rung) {
+  return needle_bpf_program{
+      sizeof(needle_bpf_program), NEEDLE_PROG_SYSCALL, name, hook, rung, 1, 0};
+}
+
+#define IPC_SYSCALL_HOOK(handler, hook)                                                   \
+  program(handler "_tp_btf", hook, "tp_btf"), program(handler "_raw_tp", hook, "raw_tp"), \
+      program(handler "_tp", hook, "tp")
+
+// Every hook is an exit handler of the shared dispatcher (program names as in bpf/ipc.bpf.c).
+constexpr needle_bpf_program kPrograms[] = {
+    IPC_SYSCALL_HOOK("ipc_ptrace_exit", "ptrace"),
+    IPC_SYSCALL_HOOK("ipc_process_vm_exit", "process_vm"),
+    IPC_SYSCALL_HOOK("ipc_memfd_exit", "memfd_create"),
+    IPC_SYSCALL_HOOK("ipc_signal_exit", "signal"),
+};
+
+constexpr needle_syscall native(uint32_t nr, const char* hook) {
+  return needle_syscall{sizeof(needle_syscall), NEEDLE_SYSCALL_NATIVE, nr, 0, hook};
+}
+constexpr needle_syscall compat(uint32_t nr, const char* hook) {
+  return needle_syscall{sizeof(needle_syscall), NEEDLE_SYSCALL_COMPAT, nr, 0, hook};
+}
+
+constexpr needle_syscall kSyscalls[] = {
+    native(IPC_NR64_PTRACE, "ptrace"),
+    native(IPC_NR64_PROCESS_VM_READV, "process_vm"),
+    native(IPC_NR64_PROCESS_VM_WRITEV, "process_vm"),
+    native(IPC_NR64_MEMFD_CREATE, "memfd_create"),
+    native(IPC_NR64_KILL, "signal"),
+    native(IPC_NR64_TKILL, "signal"),
+    native(IPC_NR64_TGKILL, "signal"),
+    native(IPC_NR64_RT_SIGQUEUEINFO, "signal"),
+    native(IPC_NR64_RT_TGSIGQUEUEINFO, "signal"),
+    native(IPC_NR64_PIDFD_SEND_SIGNAL, "signal"),
+    compat(IPC_NR32_PTRACE, "ptrace"),
+    compat(IPC_NR32_PROCESS_VM_READV, "process_vm"),
+    compat(IPC_NR32_PROCESS_VM_WRITEV, "process_vm"),
+    compat(IPC_NR32_MEMFD_CREATE, "memfd_create"),
+    compat(IPC_NR32_KILL, "signal"),
+    compat(IPC_NR32_TKILL, "signal"),
+    compat(IPC_NR32_TGKILL, "signal"),
+    compat(IPC_NR32_RT_SIGQUEUEINFO, "signal"),
+    compat(IPC_NR32_RT_TGSIGQUEUEINFO, "signal"),
+    compat(IPC_NR32_PIDFD_SEND_SIGNAL, "signal"),
+};
+
+}  // namespace
+
+IpcSource::IpcSource(Host host, IpcOptions options)
+    : Source(host),
+      options_(options),
+      malformed_counter_(
+          host.counter("malformed_records", "Ring records the ipc decoder rejected")) {}
+
+needle_bpf_spec IpcSource::bpf_spec() {
+  const auto bytes = needle_bpf_ipc_bytes();
+  needle_bpf_spec spec{
+      sizeof(needle_bpf_spec), sizeof(needle_bpf_program), bytes.data(), bytes.size(), kPrograms,
+      std::size(kPrograms)};
+  spec.syscalls = kSyscalls;
+  spec.syscall_count = std::size(kSyscalls);
+  spec.syscall_size = sizeof(needle_syscall);
+  return spec;
+}
+
+Result<void> IpcSource::bpf_configure(Bpf& bpf) {
+  return bpf.set_global("ptrace_all", static_cast<uint32_t>(options_.ptrace_all));
+}
+
+needle_rc IpcSource::decode(std::span<const std::byte> raw, Event& ev) {
+  auto rec = decode_ipc(raw);
+  if (!rec) {
+    host().add(malformed_counter_);
+    host().set_error(rec.error().message);
+    return NEEDLE_ERROR;
+  }
+  fill_event(api(), *rec, ev);
+  return NEEDLE_OK;
+}
+
+void fill_event(const needle_host_api* api, const IpcRecord& rec, Event& ev) {
+  ev.set("type", event_type(rec.kind));
+  fill_process(api, ev, rec.task);
+  Event i = ev.object("ipc");
+  i.set("kind", kind_name(rec.kind));
+  if (rec.has_target()) {
+    i.set("target_pid", rec.target_pid);
+  }
+  NameBuf buf;
+  switch (rec.kind) {
+    case Kind::kPtrace:
+      i.set("request", rec.arg);
+      i.set("request_name", ptrace_request_name(rec.arg, buf));
+      break;
+    case Kind::kProcessVm:
+      i.set("op", rec.arg == 1 ? "write" : "read");
+      i.set("bytes", rec.ret);
+      break;
+    case Kind::kMemfdCreate: {
+      i.set("name", rec.name);
+      if ((rec.flags & IPC_F_NAME_TRUNCATED) != 0) {
+        ev.mark_truncated("ipc.name");
+      }
+      FlagNames names;
+      memfd_flag_names(rec.arg, names);
+      Event arr = i.array("flags");
+      for (std::size_t k = 0; k < names.count; ++k) {
+        arr.push(names.names[k]);
+      }
+      break;
+    }
+    case Kind::kSignal:
+      i.set("signal", rec.arg);
+      i.set("signal_name", signal_name(rec.arg, buf));
+      break;
+  }
+  i.set("route", route_name(rec.abi, rec.syscall, buf));
+}
+
+}  // namespace needle::ipc

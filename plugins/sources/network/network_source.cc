@@ -1,0 +1,104 @@
+#include "network_source.h"
+
+#include <iterator>
+
+#include "needle/bpf_object.h"
+#include "needle/record.h"
+#include "net_record.h"
+
+NEEDLE_BPF_OBJECT(network)
+
+namespace needle::network {
+namespace {
+
+constexpr needle_bpf_program program(const char* name, const char* hook, const char* rung,
+                                     uint32_t required, uint32_t flags) {
+  return needle_bpf_program{sizeof(needle_bpf_program), flags, name, hook, rung, required, 0};
+}
+
+#define NET_SYSCALL_HOOK(handler, hook)                                   \
+  program(handler "_tp_btf", hook, "tp_btf", 1, NEEDLE_PROG_SYSCALL),     \
+      program(handler "_raw_tp", hook, "raw_tp", 1, NEEDLE_PROG_SYSCALL), \
+      program(handler "_tp", hook, "tp", 1, NEEDLE_PROG_SYSCALL)
+
+// Program names as in bpf/network.bpf.c; io_uring is optional.
+constexpr needle_bpf_program kPrograms[] = {
+    NET_SYSCALL_HOOK("net_connect_exit", "connect"),
+    NET_SYSCALL_HOOK("net_accept_exit", "accept"),
+    NET_SYSCALL_HOOK("net_listen_exit", "listen"),
+    NET_SYSCALL_HOOK("net_socketcall_exit", "socketcall"),
+    program("net_uring_complete_tp_btf", "io_uring", "tp_btf", 0, 0),
+    program("net_uring_complete_raw_tp", "io_uring", "raw_tp", 0, 0),
+    program("net_uring_complete_tp", "io_uring", "tp", 0, 0),
+};
+
+constexpr needle_syscall sc(uint32_t abi, uint32_t nr, const char* hook) {
+  return needle_syscall{sizeof(needle_syscall), abi, nr, 0, hook};
+}
+
+constexpr needle_syscall kSyscalls[] = {
+    sc(NEEDLE_SYSCALL_NATIVE, NET_NR64_CONNECT, "connect"),
+    sc(NEEDLE_SYSCALL_NATIVE, NET_NR64_ACCEPT, "accept"),
+    sc(NEEDLE_SYSCALL_NATIVE, NET_NR64_ACCEPT4, "accept"),
+    sc(NEEDLE_SYSCALL_NATIVE, NET_NR64_LISTEN, "listen"),
+    sc(NEEDLE_SYSCALL_COMPAT, NET_NR32_CONNECT, "connect"),
+    sc(NEEDLE_SYSCALL_COMPAT, NET_NR32_ACCEPT4, "accept"),
+    sc(NEEDLE_SYSCALL_COMPAT, NET_NR32_LISTEN, "listen"),
+    sc(NEEDLE_SYSCALL_COMPAT, NET_NR32_SOCKETCALL, "socketcall"),
+};
+
+}  // namespace
+
+NetworkSource::NetworkSource(Host host)
+    : Source(host),
+      malformed_counter_(
+          host.counter("malformed_records", "Ring records the network decoder rejected")) {}
+
+needle_bpf_spec NetworkSource::bpf_spec() {
+  const auto bytes = needle_bpf_network_bytes();
+  needle_bpf_spec spec{
+      sizeof(needle_bpf_spec), sizeof(needle_bpf_program), bytes.data(), bytes.size(), kPrograms,
+      std::size(kPrograms)};
+  spec.syscalls = kSyscalls;
+  spec.syscall_count = std::size(kSyscalls);
+  spec.syscall_size = sizeof(needle_syscall);
+  return spec;
+}
+
+needle_rc NetworkSource::decode(std::span<const std::byte> raw, Event& ev) {
+  auto rec = decode_net(raw);
+  if (!rec) {
+    host().add(malformed_counter_);
+    host().set_error(rec.error().message);
+    return NEEDLE_ERROR;
+  }
+  fill_event(api(), *rec, ev);
+  return NEEDLE_OK;
+}
+
+void fill_event(const needle_host_api* api, const NetRecord& rec, Event& ev) {
+  ev.set("type", event_type(rec.kind));
+  fill_process(api, ev, rec.task);
+  Event n = ev.object("net");
+  n.set("proto", proto_name(rec.protocol));
+  n.set("family", family_name(rec.family));
+  AddrBuf local, remote, route;
+  Sides s = sides(rec, local, remote);
+  if (s.src) {
+    n.set("src_ip", s.src->ip);
+    n.set("src_port", s.src->port);
+  }
+  if (s.dst) {
+    n.set("dst_ip", s.dst->ip);
+    n.set("dst_port", s.dst->port);
+  }
+  if (!s.direction.empty()) {
+    n.set("direction", s.direction);
+  }
+  if ((rec.flags & NET_F_IN_PROGRESS) != 0) {
+    n.set("in_progress", true);
+  }
+  n.set("route", route_name(rec, route));
+}
+
+}  // namespace needle::network

@@ -1,0 +1,205 @@
+// source/ipc on the real kernel: ptrace of a child, process_vm_writev/readv, an exec from a memfd,
+// and signals to another process arrive with their targets; signals within the process do not.
+// Each test selects its own pids: the host is shared.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "harness.h"
+
+namespace needle::test {
+namespace {
+
+std::string ipc_config(const TempDir& d, const std::string& more_sources = "") {
+  return needle_section() + "[[source]]\nplugin = \"ipc\"\n\n" + more_sources +
+         "[[sink]]\nplugin = \"file\"\npath = \"" + d.file("events.jsonl") + "\"\n";
+}
+
+std::vector<nlohmann::json> of_type(const std::vector<nlohmann::json>& evs, const std::string& type,
+                                    int64_t pid) {
+  std::vector<nlohmann::json> out;
+  for (auto& e : evs) {
+    if (str_field(e, "type") == type && int_field(e, "process.pid") == pid) {
+      out.push_back(e);
+    }
+  }
+  return out;
+}
+
+/// A child that waits until killed; reaped (SIGKILL) by the destructor.
+class Sleeper {
+ public:
+  Sleeper() {
+    pid_ = fork();
+    if (pid_ == 0) {
+      while (true) {
+        pause();
+      }
+    }
+  }
+  ~Sleeper() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  Sleeper(const Sleeper&) = delete;
+  Sleeper& operator=(const Sleeper&) = delete;
+  pid_t pid() const { return pid_; }
+  /// Waits for the child's exit (after a signal the test sent).
+  int reap() {
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+TEST(IpcSource, PtraceAttachAndDetachOfAChildAreReportedWithTheTarget) {
+  TempDir d;
+  Needle n(d);
+  NEEDLE_START_BPF(n, ipc_config(d));
+  Sleeper child;
+  ASSERT_EQ(ptrace(PTRACE_ATTACH, child.pid(), nullptr, nullptr), 0) << std::strerror(errno);
+  int status = 0;
+  ASSERT_EQ(waitpid(child.pid(), &status, 0), child.pid());
+  errno = 0;
+  ptrace(PTRACE_PEEKDATA, child.pid(), reinterpret_cast<void*>(&status), nullptr);
+  ASSERT_EQ(ptrace(PTRACE_DETACH, child.pid(), nullptr, nullptr), 0);
+  ASSERT_EQ(n.stop(), 0) << n.err();
+  auto evs = of_type(read_events(d.file("events.jsonl")), "ipc.ptrace", getpid());
+  std::vector<std::string> names;
+  for (auto& e : evs) {
+    EXPECT_EQ(int_field(e, "ipc.target_pid"), child.pid());
+    EXPECT_EQ(str_field(e, "ipc.kind"), "ptrace");
+    names.push_back(str_field(e, "ipc.request_name"));
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"PTRACE_ATTACH", "PTRACE_DETACH"}))
+      << "PTRACE_PEEKDATA is left out by default";
+}
+
+char g_buffer[64] = "before";
+
+TEST(IpcSource, ProcessVmWritevAndReadvAreReportedWithOpAndTarget) {
+  TempDir d;
+  Needle n(d);
+  NEEDLE_START_BPF(n, ipc_config(d));
+  Sleeper child;  // a fork: g_buffer has the same address in the child
+  char text[] = "written by process_vm_writev";
+  iovec local{text, sizeof text};
+  iovec remote{g_buffer, sizeof text};
+  ASSERT_EQ(process_vm_writev(child.pid(), &local, 1, &remote, 1, 0),
+            static_cast<ssize_t>(sizeof text))
+      << std::strerror(errno);
+  char back[sizeof text] = {};
+  iovec into{back, sizeof back};
+  ASSERT_EQ(process_vm_readv(child.pid(), &into, 1, &remote, 1, 0),
+            static_cast<ssize_t>(sizeof text));
+  EXPECT_STREQ(back, text);
+  ASSERT_EQ(n.stop(), 0) << n.err();
+  auto evs = of_type(read_events(d.file("events.jsonl")), "ipc.process_vm", getpid());
+  ASSERT_EQ(evs.size(), 2u);
+  EXPECT_EQ(str_field(evs[0], "ipc.op"), "write");
+  EXPECT_EQ(str_field(evs[1], "ipc.op"), "read");
+  for (auto& e : evs) {
+    EXPECT_EQ(int_field(e, "ipc.target_pid"), child.pid());
+    EXPECT_EQ(int_field(e, "ipc.bytes"), static_cast<int64_t>(sizeof text));
+  }
+}
+
+TEST(IpcSource, ExecFromAMemfdIsReportedAsMemfdCreateAndAFilelessExec) {
+  TempDir d;
+  Needle n(d);
+  NEEDLE_START_BPF(n, ipc_config(d, "[[source]]\nplugin = \"process\"\n\n"));
+  const std::string name = "needle-it-" + std::to_string(getpid());
+  std::string exe = read_file("/bin/true");
+  ASSERT_FALSE(exe.empty());
+  pid_t child = fork();
+  if (child == 0) {
+    int fd = static_cast<int>(syscall(SYS_memfd_create, name.c_str(), MFD_CLOEXEC));
+    if (fd < 0 || write(fd, exe.data(), exe.size()) != static_cast<ssize_t>(exe.size())) {
+      _exit(90);
+    }
+    char* argv[] = {const_cast<char*>("memfd-true"), nullptr};
+    char* envp[] = {nullptr};
+    syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
+    _exit(91);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  ASSERT_EQ(n.stop(), 0) << n.err();
+  auto evs = read_events(d.file("events.jsonl"));
+  auto memfds = of_type(evs, "ipc.memfd_create", child);
+  ASSERT_EQ(memfds.size(), 1u);
+  EXPECT_EQ(str_field(memfds[0], "ipc.name"), name);
+  EXPECT_EQ(memfds[0]["ipc"]["flags"], (nlohmann::json{"MFD_CLOEXEC"}));
+  auto execs = of_type(evs, "process.exec", child);
+  ASSERT_EQ(execs.size(), 1u);
+  const nlohmann::json* fileless = field(execs[0], "process.fileless");
+  ASSERT_NE(fileless, nullptr);
+  EXPECT_TRUE(fileless->get<bool>());
+  EXPECT_EQ(str_field(execs[0], "process.exe"), "/memfd:" + name);
+}
+
+TEST(IpcSource, SignalsToAnotherProcessAreReportedAndSignalsWithinItAreNot) {
+  TempDir d;
+  Needle n(d);
+  // The file source shares the dispatcher: both sources' syscalls are dispatched side by side.
+  NEEDLE_START_BPF(
+      n, ipc_config(d, "[[source]]\nplugin = \"file\"\npaths = [\"" + d.path() + "\"]\n\n"));
+  Sleeper by_kill, by_pidfd;
+  const pid_t kill_target = by_kill.pid(), pidfd_target = by_pidfd.pid();
+  ASSERT_EQ(kill(by_kill.pid(), SIGTERM), 0);
+  by_kill.reap();
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, by_pidfd.pid(), 0));
+  ASSERT_GE(pidfd, 0);
+  ASSERT_EQ(syscall(SYS_pidfd_send_signal, pidfd, SIGUSR2, nullptr, 0), 0);
+  close(pidfd);
+  by_pidfd.reap();
+  struct sigaction old {};
+  struct sigaction ign {};
+  ign.sa_handler = SIG_IGN;
+  sigaction(SIGUSR1, &ign, &old);
+  kill(getpid(), SIGUSR1);                                                          // itself
+  syscall(SYS_tgkill, getpid(), static_cast<pid_t>(syscall(SYS_gettid)), SIGUSR1);  // a thread
+  kill(getppid(), 0);                                                               // a probe
+  sigaction(SIGUSR1, &old, nullptr);
+  write_file(d.file("touched"), "x");  // the file source sees this through the same dispatcher
+  ASSERT_EQ(n.stop(), 0) << n.err();
+  auto all = read_events(d.file("events.jsonl"));
+  std::vector<nlohmann::json> evs;
+  for (auto& e : of_type(all, "ipc.signal", getpid())) {
+    // The harness's SIGTERM to needle is a signal to another process too: not this test's.
+    if (int_field(e, "ipc.target_pid") != n.pid()) {
+      evs.push_back(e);
+    }
+  }
+  ASSERT_EQ(evs.size(), 2u) << "only the two signals to other processes";
+  EXPECT_EQ(str_field(evs[0], "ipc.signal_name"), "SIGTERM");
+  EXPECT_EQ(int_field(evs[0], "ipc.signal"), SIGTERM);
+  EXPECT_EQ(str_field(evs[0], "ipc.route"), "kill");
+  EXPECT_EQ(int_field(evs[0], "ipc.target_pid"), kill_target);
+  EXPECT_EQ(str_field(evs[1], "ipc.signal_name"), "SIGUSR2");
+  EXPECT_EQ(str_field(evs[1], "ipc.route"), "pidfd_send_signal");
+  EXPECT_EQ(int_field(evs[1], "ipc.target_pid"), pidfd_target)
+      << "the pidfd's process, from the kernel's struct pid";
+  bool file_seen = false;
+  for (auto& e : all) {
+    file_seen = file_seen || str_field(e, "file.path") == d.file("touched");
+  }
+  EXPECT_TRUE(file_seen);
+}
+
+}  // namespace
+}  // namespace needle::test
