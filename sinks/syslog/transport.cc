@@ -13,6 +13,8 @@
 #include <boost/asio/write.hpp>
 #include <optional>
 
+#include "tls_client.h"
+
 namespace needle::syslog {
 
 namespace asio = boost::asio;
@@ -228,20 +230,8 @@ Result<void> Connection::init() {
   }
   try {
     impl_->ssl_ctx.emplace(asio::ssl::context::tls_client);
-    auto& ctx = *impl_->ssl_ctx;
-    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                    asio::ssl::context::no_tlsv1_1);
     const TlsOptions& t = impl_->tls;
-    if (t.ca_file.empty()) {
-      ctx.set_default_verify_paths();
-    } else {
-      ctx.load_verify_file(t.ca_file);
-    }
-    if (!t.cert_file.empty()) {
-      ctx.use_certificate_chain_file(t.cert_file);
-      ctx.use_private_key_file(t.key_file, asio::ssl::context::pem);
-    }
+    needle::sinks::configure_tls_client(*impl_->ssl_ctx, t.ca_file, t.cert_file, t.key_file);
   } catch (const boost::system::system_error& e) {
     return make_error("syslog " + impl_->addr.text + ": cannot load the TLS files (ca_file '" +
                       impl_->tls.ca_file + "', cert_file '" + impl_->tls.cert_file +
