@@ -53,7 +53,8 @@ TEST(FileDecode, OpenWithCreatedFlagIsFileCreate) {
   auto rec = decode_file(raw);
   ASSERT_TRUE(rec);
   EXPECT_EQ(event_type(*rec), "file.create");
-  auto plain = decode_file(record(FILE_KIND_OPEN, "/etc/x"));
+  const auto plain_raw = record(FILE_KIND_OPEN, "/etc/x");
+  auto plain = decode_file(plain_raw);
   ASSERT_TRUE(plain);
   EXPECT_EQ(event_type(*plain), "file.open");
 }
@@ -106,12 +107,15 @@ TEST(FileDecode, OpenFlagsAreNamedAccessModeFirst) {
 
 TEST(FileDecode, RenameAndAtFlagsAreNamedByKind) {
   FlagNames names;
-  auto rename = decode_file(record(FILE_KIND_RENAME, "/a", "/b", 0, 1));
+  // Decoded records view their raw bytes, which must outlive them.
+  const auto rename_raw = record(FILE_KIND_RENAME, "/a", "/b", 0, 1);
+  auto rename = decode_file(rename_raw);
   ASSERT_TRUE(rename);
   op_flag_names(*rename, names);
   ASSERT_EQ(names.count, 1u);
   EXPECT_EQ(names.names[0], "RENAME_NOREPLACE");
-  auto unlink = decode_file(record(FILE_KIND_UNLINK, "/a", {}, 0, 0x200));
+  const auto unlink_raw = record(FILE_KIND_UNLINK, "/a", {}, 0, 0x200);
+  auto unlink = decode_file(unlink_raw);
   ASSERT_TRUE(unlink);
   op_flag_names(*unlink, names);
   ASSERT_EQ(names.count, 1u);

@@ -23,14 +23,16 @@ std::vector<std::byte> record(uint16_t kind, uint64_t arg, std::string_view name
   rec.arg = arg;
   rec.syscall = IPC_NR64_KILL;
   rec.name_len = static_cast<uint32_t>(name.size());
-  std::memcpy(rec.name, name.data(), name.size());
+  if (!name.empty()) std::memcpy(rec.name, name.data(), name.size());
   std::vector<std::byte> out(sizeof rec);
   std::memcpy(out.data(), &rec, sizeof rec);
   return out;
 }
 
 TEST(IpcDecode, SignalRecordCarriesTargetAndSignal) {
-  auto rec = decode_ipc(record(IPC_KIND_SIGNAL, 15));
+  // The decoded record views the raw bytes, so they must outlive it.
+  const auto raw = record(IPC_KIND_SIGNAL, 15);
+  auto rec = decode_ipc(raw);
   ASSERT_TRUE(rec) << rec.error().message;
   EXPECT_EQ(rec->kind, Kind::kSignal);
   EXPECT_EQ(rec->target_pid, 1234);
@@ -44,7 +46,8 @@ TEST(IpcDecode, SignalRecordCarriesTargetAndSignal) {
 }
 
 TEST(IpcDecode, MemfdNameLosesTheKernelPrefix) {
-  auto rec = decode_ipc(record(IPC_KIND_MEMFD_CREATE, 1, "memfd:payload"));
+  const auto raw = record(IPC_KIND_MEMFD_CREATE, 1, "memfd:payload");
+  auto rec = decode_ipc(raw);
   ASSERT_TRUE(rec);
   EXPECT_EQ(rec->name, "payload");
   FlagNames names;
