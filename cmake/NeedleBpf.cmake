@@ -3,8 +3,16 @@
 # Compiles a CO-RE BPF object with clang against a vmlinux.h generated at build time from the
 # running kernel's BTF, and wraps it in a static library `<name>_bpf` that exports the bytes as
 # `needle_bpf_<name>` / `needle_bpf_<name>_end` (see needle/bpf_object.h). Everything generated
-# lives in the build tree.
+# lives in the build tree. Headers come from INCLUDES and NEEDLE_BPF_INCLUDE_DIRS (set by needle's
+# top-level CMakeLists.txt in tree, and by NeedleConfig.cmake to the installed SDK out of tree).
 include_guard(GLOBAL)
+
+# The object is embedded by an assembler file (.incbin): a project built against the installed
+# SDK may not have enabled ASM itself (needle's own tree has).
+get_property(_needle_languages GLOBAL PROPERTY ENABLED_LANGUAGES)
+if(NOT "ASM" IN_LIST _needle_languages)
+  enable_language(ASM)
+endif()
 
 find_program(NEEDLE_CLANG NAMES clang clang-16 clang-15 clang-14 REQUIRED)
 find_program(NEEDLE_BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin REQUIRED)

@@ -78,7 +78,7 @@ struct Target {
 Target g_target;
 std::atomic<int> g_acks{0};
 std::atomic<int> g_failures{0};
-int g_signal = 0;   // chosen once; its handler stays installed (see pick_signal)
+int g_signal = 0;  // chosen once; its handler stays installed (see pick_signal)
 
 // Async-signal-safe. The bounding set first: dropping from it needs CAP_SETPCAP, which the
 // capset below removes. Without CAP_SETPCAP (under the systemd unit, whose bounding set is
@@ -165,7 +165,8 @@ bool thread_caps_from_proc(pid_t tid, CapMask& prm, CapMask& eff, std::string& c
   bool have_eff = false;
   while (std::getline(in, line)) {
     if (line.rfind("Name:", 0) == 0) {
-      comm = line.substr(line.find_first_not_of(" \t", 5));
+      size_t at = line.find_first_not_of(" \t", 5);
+      comm = at == std::string::npos ? std::string() : line.substr(at);
     } else if (line.rfind("CapPrm:", 0) == 0) {
       prm = std::strtoull(line.c_str() + 7, nullptr, 16);
       have_prm = true;
@@ -203,18 +204,21 @@ bool bpf_gated_by_capability() {
 }  // namespace
 
 std::string cap_names(CapMask caps) {
+  // Four capabilities a row, numbered from 0 as in linux/capability.h.
+  // clang-format off
   static constexpr const char* kNames[] = {
-      "cap_chown",           "cap_dac_override",   "cap_dac_read_search", "cap_fowner",
-      "cap_fsetid",          "cap_kill",           "cap_setgid",          "cap_setuid",
-      "cap_setpcap",         "cap_linux_immutable", "cap_net_bind_service", "cap_net_broadcast",
-      "cap_net_admin",       "cap_net_raw",        "cap_ipc_lock",        "cap_ipc_owner",
-      "cap_sys_module",      "cap_sys_rawio",      "cap_sys_chroot",      "cap_sys_ptrace",
-      "cap_sys_pacct",       "cap_sys_admin",      "cap_sys_boot",        "cap_sys_nice",
-      "cap_sys_resource",    "cap_sys_time",       "cap_sys_tty_config",  "cap_mknod",
-      "cap_lease",           "cap_audit_write",    "cap_audit_control",   "cap_setfcap",
-      "cap_mac_override",    "cap_mac_admin",      "cap_syslog",          "cap_wake_alarm",
-      "cap_block_suspend",   "cap_audit_read",     "cap_perfmon",         "cap_bpf",
+      "cap_chown", "cap_dac_override", "cap_dac_read_search", "cap_fowner",
+      "cap_fsetid", "cap_kill", "cap_setgid", "cap_setuid",
+      "cap_setpcap", "cap_linux_immutable", "cap_net_bind_service", "cap_net_broadcast",
+      "cap_net_admin", "cap_net_raw", "cap_ipc_lock", "cap_ipc_owner",
+      "cap_sys_module", "cap_sys_rawio", "cap_sys_chroot", "cap_sys_ptrace",
+      "cap_sys_pacct", "cap_sys_admin", "cap_sys_boot", "cap_sys_nice",
+      "cap_sys_resource", "cap_sys_time", "cap_sys_tty_config", "cap_mknod",
+      "cap_lease", "cap_audit_write", "cap_audit_control", "cap_setfcap",
+      "cap_mac_override", "cap_mac_admin", "cap_syslog", "cap_wake_alarm",
+      "cap_block_suspend", "cap_audit_read", "cap_perfmon", "cap_bpf",
       "cap_checkpoint_restore"};
+  // clang-format on
   std::string out;
   for (int cap = 0; cap < 64; ++cap) {
     if ((caps & cap_bit(cap)) == 0) {
@@ -280,7 +284,7 @@ CapDrop drop_capabilities(CapMask keep) {
     for (pid_t tid : todo) {
       if (syscall(SYS_tgkill, pid, tid, g_signal) == 0) {
         ++sent;
-      }   // ESRCH: the thread ended meanwhile
+      }  // ESRCH: the thread ended meanwhile
     }
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     while (g_acks.load() - base < sent && std::chrono::steady_clock::now() < deadline) {
@@ -294,7 +298,7 @@ CapDrop drop_capabilities(CapMask keep) {
     CapMask eff = 0;
     std::string comm;
     if (!thread_caps_from_proc(tid, prm, eff, comm)) {
-      continue;   // ended meanwhile
+      continue;  // ended meanwhile
     }
     ++result.threads;
     if (((prm | eff) & ~keep) != 0) {

@@ -1,7 +1,8 @@
-// Giving up capabilities once the probes are in place. needle needs CAP_BPF, CAP_PERFMON and (to
-// mount tracefs for the `tp` rung) CAP_SYS_ADMIN only while it loads and attaches its BPF
-// programs; afterwards it keeps only what reading other processes' /proc entries needs, so a
-// flaw in a parser or a sink cannot load programs or mount file systems.
+// Giving up capabilities once the probes are in place. needle needs CAP_BPF, CAP_PERFMON,
+// CAP_NET_ADMIN (cgroup socket programs) and, to mount tracefs for the `tp` rung, CAP_SYS_ADMIN
+// only while it loads and attaches its BPF programs; afterwards it keeps only what reading other
+// processes' /proc entries needs, so a flaw in a parser or a sink cannot load programs, attach
+// to cgroups or mount file systems.
 //
 // Capabilities belong to threads, not processes: capset(2) changes the calling thread only. The
 // drop therefore runs in every thread of the process (the way glibc broadcasts setuid): each
@@ -19,7 +20,9 @@ namespace needle::core {
 /// A set of capabilities: bit n is capability n (CAP_SYS_PTRACE is bit 19).
 using CapMask = uint64_t;
 
-constexpr CapMask cap_bit(int cap) { return CapMask{1} << cap; }
+constexpr CapMask cap_bit(int cap) {
+  return CapMask{1} << cap;
+}
 
 /// What needle keeps after attaching: CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE (/proc/<pid>/exe,
 /// cwd, fd and environ of processes of other users), plus CAP_BPF on kernels that refuse every
@@ -29,10 +32,10 @@ constexpr CapMask cap_bit(int cap) { return CapMask{1} << cap; }
 CapMask caps_kept_after_attach();
 
 struct CapDrop {
-  CapMask kept = 0;        // the permitted (and effective) set every thread ends with
-  CapMask dropped = 0;     // what the process had permitted before and gave up
-  size_t threads = 0;      // threads of the process when the drop was checked
-  std::string error;       // empty on success; otherwise what went wrong, threads named
+  CapMask kept = 0;     // the permitted (and effective) set every thread ends with
+  CapMask dropped = 0;  // what the process had permitted before and gave up
+  size_t threads = 0;   // threads of the process when the drop was checked
+  std::string error;    // empty on success; otherwise what went wrong, threads named
 };
 
 /// Reduces the permitted, effective and inheritable sets of every thread of this process to

@@ -39,7 +39,10 @@ const char* kRunHelp =
     "Loads the plugins the configuration names, attaches the sources' BPF programs (finding\n"
     "each hook's rung on this kernel), emits a snapshot of the running processes and delivers\n"
     "events until SIGTERM or SIGINT. Logs go to stderr; stdout carries only the stdout sink.\n"
-    "SIGHUP reopens sink files. Needs root (or CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN).\n"
+    "SIGHUP reopens sink files. Needs root, or CAP_BPF and CAP_PERFMON, CAP_NET_ADMIN for\n"
+    "the dns and network sources' cgroup socket programs and CAP_SYS_ADMIN where tracefs\n"
+    "must be mounted; once attached, needle keeps only CAP_DAC_READ_SEARCH and\n"
+    "CAP_SYS_PTRACE (to read /proc). Exit codes: see man 8 needle.\n"
     "\n"
     "  -c, --config FILE          configuration (default /etc/needle/needle.toml)\n"
     "      --insecure-plugin-dirs load plugins from folders or files writable by others\n";
