@@ -1,5 +1,8 @@
 #include "queues.h"
 
+#include <algorithm>
+#include <cstddef>
+
 #include "spill.h"
 
 namespace needle::core {
@@ -29,27 +32,54 @@ void EventPool::release(Event* ev) {
   free_.push_back(ev);
 }
 
-bool EventQueue::push(Event* ev) {
+bool EventQueue::push(Event* ev, bool defer) {
   std::unique_lock<std::mutex> lock(mu_);
-  not_full_.wait(lock, [&] { return closed_ || q_.size() < cap_; });
+  if (!closed_ && q_.size() >= cap_) {
+    if (consumers_waiting_ > 0) {
+      not_empty_.notify_one();   // a deferred burst filled the queue: the consumer must run
+    }
+    ++producers_waiting_;
+    not_full_.wait(lock, [&] { return closed_ || q_.size() < cap_; });
+    --producers_waiting_;
+  }
   if (closed_) {
     return false;
   }
   q_.push_back(ev);
-  not_empty_.notify_one();
+  if (consumers_waiting_ > 0 && (!defer || q_.size() >= kWakeBatch)) {
+    not_empty_.notify_one();
+  }
   return true;
 }
 
-Event* EventQueue::pop(std::chrono::steady_clock::time_point until) {
-  std::unique_lock<std::mutex> lock(mu_);
-  not_empty_.wait_until(lock, until, [&] { return closed_ || !q_.empty(); });
-  if (q_.empty()) {
-    return nullptr;
+void EventQueue::wake() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (consumers_waiting_ > 0 && !q_.empty()) {
+    not_empty_.notify_one();
   }
-  Event* e = q_.front();
-  q_.pop_front();
-  not_full_.notify_one();
-  return e;
+}
+
+Event* EventQueue::pop(std::chrono::steady_clock::time_point until) {
+  std::vector<Event*> one;
+  return pop_batch(one, 1, until) == 1 ? one.front() : nullptr;
+}
+
+size_t EventQueue::pop_batch(std::vector<Event*>& out, size_t max,
+                             std::chrono::steady_clock::time_point until) {
+  out.clear();
+  std::unique_lock<std::mutex> lock(mu_);
+  if (q_.empty() && !closed_) {
+    ++consumers_waiting_;
+    not_empty_.wait_until(lock, until, [&] { return closed_ || !q_.empty(); });
+    --consumers_waiting_;
+  }
+  size_t n = std::min(max, q_.size());
+  out.assign(q_.begin(), q_.begin() + static_cast<std::ptrdiff_t>(n));
+  q_.erase(q_.begin(), q_.begin() + static_cast<std::ptrdiff_t>(n));
+  if (n > 0 && producers_waiting_ > 0) {
+    not_full_.notify_all();
+  }
+  return n;
 }
 
 void EventQueue::close() {
@@ -85,11 +115,20 @@ void SinkQueue::drop_one() {
   ++dropped_;
 }
 
-bool SinkQueue::push(std::string_view data) {
+bool SinkQueue::push(std::string_view data, bool defer) {
   std::unique_lock<std::mutex> lock(mu_);
-  if (policy_ == OnFull::kBlock) {
+  if (policy_ == OnFull::kBlock && !closed_ && count_ == slots_.size()) {
+    if (consumers_waiting_ > 0) {
+      not_empty_.notify_one();   // a deferred burst filled the queue: the consumer must run
+    }
     not_full_.wait(lock, [&] { return closed_ || count_ < slots_.size(); });
   }
+  // Wake a waiting consumer for this event unless the producer defers and few wait.
+  auto notify = [&](size_t waiting) {
+    if (consumers_waiting_ > 0 && (!defer || waiting >= kWakeBatch)) {
+      not_empty_.notify_one();
+    }
+  };
   if (closed_) {
     ++dropped_;
     return false;
@@ -99,7 +138,7 @@ bool SinkQueue::push(std::string_view data) {
       ++dropped_;   // the spill is at buffer_max_mib
       return false;
     }
-    not_empty_.notify_one();
+    notify(count_ + static_cast<size_t>(spill_->count()));
     return true;
   }
   if (count_ == slots_.size()) {
@@ -111,8 +150,15 @@ bool SinkQueue::push(std::string_view data) {
   }
   slots_[(head_ + count_) % slots_.size()].assign(data.data(), data.size());
   ++count_;
-  not_empty_.notify_one();
+  notify(count_ - inflight_);
   return true;
+}
+
+void SinkQueue::wake() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (consumers_waiting_ > 0 && (count_ > inflight_ || (spill_ != nullptr && !spill_->empty()))) {
+    not_empty_.notify_one();
+  }
 }
 
 size_t SinkQueue::peek_batch(std::vector<std::string>& out, size_t max,
@@ -121,7 +167,11 @@ size_t SinkQueue::peek_batch(std::vector<std::string>& out, size_t max,
   auto ready = [&] {
     return closed_ || count_ > inflight_ || (spill_ != nullptr && !spill_->empty());
   };
-  not_empty_.wait_until(lock, until, ready);
+  if (!ready()) {
+    ++consumers_waiting_;
+    not_empty_.wait_until(lock, until, ready);
+    --consumers_waiting_;
+  }
   if (abandoned_ || inflight_ > 0 || inflight_spill_ > 0) {
     return 0;
   }

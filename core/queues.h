@@ -29,15 +29,27 @@ class EventPool {
   size_t allocated_ = 0;
 };
 
+/// A waiting consumer is woken once this many items wait, when a deferring producer ends its
+/// burst (wake()), or at once for a producer that does not defer. Waking the consumer for each
+/// item made the threads trade the CPU for every event: a third of needle's time went to futex
+/// wakeups and context switches under an open storm.
+constexpr size_t kWakeBatch = 128;
+
 /// Ring thread to pipeline thread: a bounded FIFO of events; push blocks when full (the
 /// kernel ring then fills and the kernel counts its drops, never blocking).
 class EventQueue {
  public:
   explicit EventQueue(size_t capacity) : cap_(capacity) {}
-  /// False when closed (the event is not taken).
-  bool push(Event* ev);
+  /// False when closed (the event is not taken). With `defer`, a waiting consumer is woken
+  /// only once kWakeBatch events wait; the producer calls wake() when its burst ends.
+  bool push(Event* ev, bool defer = false);
+  /// Wakes a waiting consumer if anything waits for it.
+  void wake();
   /// Waits until an event arrives, the queue closes, or `until`. nullptr when none.
   Event* pop(std::chrono::steady_clock::time_point until);
+  /// Like pop, but takes up to `max` events at once into `out` (cleared first); the count.
+  size_t pop_batch(std::vector<Event*>& out, size_t max,
+                   std::chrono::steady_clock::time_point until);
   void close();
   bool closed_and_empty();
   size_t size();
@@ -48,6 +60,8 @@ class EventQueue {
   std::condition_variable not_full_;
   std::deque<Event*> q_;
   size_t cap_;
+  size_t consumers_waiting_ = 0;
+  size_t producers_waiting_ = 0;
   bool closed_ = false;
 };
 
@@ -69,8 +83,12 @@ class SinkQueue {
   /// Takes a copy of `data`. kBlock waits for room (until closed); kDropOldest drops the
   /// oldest event not in flight; kSpill appends to the disk spill once memory is full (and
   /// keeps appending there until the spill is drained, so order holds). False when the event
-  /// was not kept (counted in dropped()).
-  bool push(std::string_view data);
+  /// was not kept (counted in dropped()). With `defer`, a waiting consumer is woken only once
+  /// kWakeBatch events wait (or before the producer would block); the producer calls wake()
+  /// when its burst ends.
+  bool push(std::string_view data, bool defer = false);
+  /// Wakes a waiting consumer if anything waits for it.
+  void wake();
   /// Copies up to `max` events into `out` (reusing its strings) without removing them: from
   /// memory, or from the spill when memory is empty. Waits until one is there, the queue is
   /// closed, or `until`. Returns the count; one batch may be in flight at a time.
@@ -101,6 +119,7 @@ class SinkQueue {
   size_t count_ = 0;
   size_t inflight_ = 0;          // peeked from memory, not yet committed
   size_t inflight_spill_ = 0;    // peeked from the spill, not yet committed
+  size_t consumers_waiting_ = 0;
   OnFull policy_;
   DiskSpill* spill_ = nullptr;
   bool closed_ = false;

@@ -41,6 +41,7 @@ using Clock = std::chrono::steady_clock;
 namespace asio = boost::asio;
 
 constexpr size_t kPipelineQueue = 4096;
+constexpr size_t kPipelineBatch = 256;   // events the pipeline thread takes per wakeup
 constexpr size_t kMaxParked = 16384;
 constexpr size_t kSinkBatch = 512;
 
@@ -129,7 +130,7 @@ class Runtime final : public EventIntake {
   void create_instances();
   void destroy_instances();
   void prepare(Event* ev, std::string_view source, uint64_t boot_ns);
-  void decode_record(SourceState& src, std::span<const std::byte> rec);
+  void decode_record(SourceState& src, std::span<const std::byte> rec, bool defer_wake = false);
   static int on_ring_record(void* ctx, void* data, size_t size);
   void ring_loop();
   void check_kernel_drops();
@@ -322,7 +323,8 @@ void Runtime::submit_event(needle_host* from, Event* ev) {
   }
 }
 
-void Runtime::decode_record(SourceState& src, std::span<const std::byte> rec) {
+void Runtime::decode_record(SourceState& src, std::span<const std::byte> rec,
+                            bool defer_wake) {
   // The ring thread and the start snapshot both decode; a source's decode is never concurrent.
   std::lock_guard<std::mutex> lock(decode_mu_);
   Event* ev = pool_.acquire();
@@ -365,7 +367,7 @@ void Runtime::decode_record(SourceState& src, std::span<const std::byte> rec) {
     src.by_type.emplace_back(std::string(type), counter);
   }
   counter->fetch_add(1, std::memory_order_relaxed);
-  if (!pipeline_in_->push(ev)) {
+  if (!pipeline_in_->push(ev, defer_wake)) {
     pipeline_dropped_->fetch_add(1, std::memory_order_relaxed);
     pool_.release(ev);
   }
@@ -385,8 +387,10 @@ int Runtime::on_ring_record(void* ctx, void* data, size_t size) {
     }
     return 0;
   }
+  // The ring thread wakes the pipeline once per burst of records (ring_loop), not per record.
   self->decode_record(self->sources_[hdr->source],
-                      std::span<const std::byte>(static_cast<const std::byte*>(data), size));
+                      std::span<const std::byte>(static_cast<const std::byte*>(data), size),
+                      true);
   return 0;
 }
 
@@ -447,6 +451,7 @@ void Runtime::ring_loop() {
     // Records are submitted without a wakeup until enough wait; this consume bounds their
     // latency to ring_flush_ms.
     ring_buffer__consume(rb);
+    pipeline_in_->wake();
     check_kernel_drops();
   }
   // Drain what the kernel wrote before the links went away.
@@ -555,7 +560,7 @@ void Runtime::route(Event* ev) {
       }
       data = &json;
     }
-    if (s->queue->push(*data)) {
+    if (s->queue->push(*data, true)) {
       s->queued->fetch_add(1, std::memory_order_relaxed);
     }
   }
@@ -564,16 +569,21 @@ void Runtime::route(Event* ev) {
 }
 
 void Runtime::pipeline_loop() {
+  std::vector<Event*> batch;
   while (true) {
     auto wait = parked_total_ > 0 ? std::chrono::milliseconds(5) : std::chrono::milliseconds(100);
-    Event* ev = pipeline_in_->pop(Clock::now() + wait);
-    if (ev != nullptr) {
+    size_t n = pipeline_in_->pop_batch(batch, kPipelineBatch, Clock::now() + wait);
+    for (Event* ev : batch) {
       handle(ev);
     }
     if (parked_total_ > 0) {
       service_parked(pipeline_in_->closed_and_empty());
     }
-    if (ev == nullptr && pipeline_in_->closed_and_empty() && parked_total_ == 0) {
+    // route() defers the sinks' wakeups; one per batch lets each sink take a batch at once.
+    for (auto& s : sinks_) {
+      s->queue->wake();
+    }
+    if (n == 0 && pipeline_in_->closed_and_empty() && parked_total_ == 0) {
       break;
     }
   }

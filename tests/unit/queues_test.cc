@@ -2,7 +2,9 @@
 // queue refuses (counted) instead of hanging.
 #include <gtest/gtest.h>
 
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "queues.h"
 
@@ -97,6 +99,73 @@ TEST(EventQueue, PopTimesOutAndCloseWakes) {
   EXPECT_FALSE(q.push(e));
   EXPECT_TRUE(q.closed_and_empty());
   pool.release(e);
+}
+
+// A deferring producer (the ring thread) wakes the consumer once per burst: wake() ends the
+// burst, and a full queue wakes the consumer before the producer blocks, so a burst larger than
+// the queue drains instead of deadlocking. The consumer's deadline is an hour: only a wakeup
+// can end these waits.
+TEST(EventQueue, DeferredBurstLargerThanTheQueueDrainsInOrder) {
+  EventQueue q(8);
+  EventPool pool;
+  std::vector<Event*> sent;
+  for (size_t i = 0; i < 100; ++i) {
+    sent.push_back(pool.acquire());
+  }
+  std::vector<Event*> got;
+  std::thread consumer([&] {
+    std::vector<Event*> batch;
+    while (got.size() < sent.size()) {
+      q.pop_batch(batch, 16, Clock::now() + std::chrono::hours(1));
+      got.insert(got.end(), batch.begin(), batch.end());
+    }
+  });
+  for (Event* e : sent) {
+    ASSERT_TRUE(q.push(e, true));
+  }
+  q.wake();   // the last few are below the wake threshold
+  consumer.join();
+  EXPECT_EQ(got, sent);
+  for (Event* e : sent) {
+    pool.release(e);
+  }
+}
+
+TEST(EventQueue, WakeEndsTheConsumersWaitForASmallDeferredBurst) {
+  EventQueue q(kWakeBatch * 2);
+  EventPool pool;
+  Event* e = pool.acquire();
+  std::vector<Event*> batch;
+  std::thread consumer([&] { q.pop_batch(batch, 16, Clock::now() + std::chrono::hours(1)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));   // let it wait (not required)
+  ASSERT_TRUE(q.push(e, true));
+  q.wake();
+  consumer.join();
+  ASSERT_EQ(batch.size(), 1u);
+  EXPECT_EQ(batch[0], e);
+  pool.release(e);
+}
+
+TEST(SinkQueue, DeferredPushesReachTheConsumerByWakeOrWhenTheQueueFills) {
+  SinkQueue q(4, OnFull::kBlock);
+  std::vector<std::string> seen;
+  std::thread consumer([&] {
+    std::vector<std::string> out;
+    while (seen.size() < 10) {
+      size_t n = q.peek_batch(out, 3, Clock::now() + std::chrono::hours(1));
+      seen.insert(seen.end(), out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n));
+      q.commit();
+    }
+  });
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(q.push(std::to_string(i), true));   // blocks when full: the consumer is woken
+  }
+  q.wake();
+  consumer.join();
+  ASSERT_EQ(seen.size(), 10u);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(seen[static_cast<size_t>(i)], std::to_string(i));
+  }
 }
 
 TEST(EventPool, ReusesReleasedEvents) {
