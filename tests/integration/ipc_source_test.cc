@@ -1,6 +1,7 @@
 // source/ipc on the real kernel: ptrace of a child, process_vm_writev/readv, an exec from a memfd,
 // and signals to another process arrive with their targets; signals within the process do not.
-// Each test selects its own pids: the host is shared.
+// Every syscall route of both ABIs (x86_64, ia32 compat) is reported under its name. Each test
+// selects its own pids: the host is shared.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -11,14 +12,16 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <sstream>
 
 #include "harness.h"
 
 namespace needle::test {
 namespace {
 
-std::string ipc_config(const TempDir& d, const std::string& more_sources = "") {
-  return needle_section() + "[[source]]\nplugin = \"ipc\"\n\n" + more_sources +
+std::string ipc_config(const TempDir& d, const std::string& more_sources = "",
+                       const std::string& source_extra = "") {
+  return needle_section() + "[[source]]\nplugin = \"ipc\"\n" + source_extra + "\n" + more_sources +
          "[[sink]]\nplugin = \"file\"\npath = \"" + d.file("events.jsonl") + "\"\n";
 }
 
@@ -200,6 +203,147 @@ TEST(IpcSource, SignalsToAnotherProcessAreReportedAndSignalsWithinItAreNot) {
   }
   EXPECT_TRUE(file_seen);
 }
+
+std::string helper(bool compat) {
+  return build_dir() + (compat ? "/tests/ipc_routes32" : "/tests/ipc_routes");
+}
+
+/// Runs the route helper; returns the pids it printed (its own first), or zeros after failing the
+/// test when the operation itself failed.
+std::vector<pid_t> route(bool compat, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {helper(compat)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Result r = run(argv);
+  EXPECT_EQ(r.exit_code, 0) << args[0] << ": " << r.err;
+  std::vector<pid_t> pids;
+  std::istringstream in(r.out);
+  for (pid_t pid = 0; r.exit_code == 0 && in >> pid;) {
+    pids.push_back(pid);
+  }
+  pids.resize(2);
+  return pids;
+}
+
+// Every syscall of one ABI through the helper: each signal syscall to its own child of this
+// process (which the signal ends), ptrace of a child, process_vm into the helper's own child and
+// memfd_create. Every event must name its route and carry the helper's pid and exact arguments.
+// `rung` pins the dispatcher's rung ("": needle's choice).
+void run_and_check_routes(bool compat, const std::string& rung = "") {
+  if (compat && access(helper(true).c_str(), X_OK) != 0) {
+    GTEST_SKIP() << "no 32-bit helper: gcc -m32 (gcc-multilib) was not available at build time";
+  }
+  TempDir d;
+  Needle n(d);
+  NEEDLE_START_BPF(n, ipc_config(d, "", rung.empty() ? "" : "rung = \"" + rung + "\"\n"));
+  if (!rung.empty()) {
+    EXPECT_NE(n.err().find("the syscall dispatcher runs on rung " + rung), std::string::npos)
+        << n.err();
+  }
+  const std::string p = compat ? "ia32:" : "";
+  struct Sent {
+    std::string call;
+    int sig;
+    std::string sig_name;
+    pid_t target = 0;
+    pid_t by = 0;
+  };
+  // Signals whose default action ends the child (and that a test runner does not ignore);
+  // 35 is the kernel's SIGRTMIN (32) + 3.
+  std::vector<Sent> sent = {{"kill", SIGTERM, "SIGTERM"},
+                            {"tkill", SIGUSR1, "SIGUSR1"},
+                            {"tgkill", SIGUSR2, "SIGUSR2"},
+                            {"rt_sigqueueinfo", 35, "SIGRTMIN+3"},
+                            {"rt_tgsigqueueinfo", SIGALRM, "SIGALRM"},
+                            {"pidfd_send_signal", SIGKILL, "SIGKILL"}};
+  for (Sent& s : sent) {
+    Sleeper child;
+    s.target = child.pid();
+    const std::string pid = std::to_string(child.pid()), sig = std::to_string(s.sig);
+    const bool to_thread = s.call == "tgkill" || s.call == "rt_tgsigqueueinfo";
+    s.by = route(compat, to_thread ? std::vector<std::string>{s.call, pid, pid, sig}
+                                   : std::vector<std::string>{s.call, pid, sig})[0];
+    if (s.by != 0) {
+      const int status = child.reap();
+      EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == s.sig) << s.call << ": " << status;
+    }
+  }
+  Sleeper traced;
+  const pid_t tracer = route(compat, {"ptrace", std::to_string(traced.pid())})[0];
+  const std::string text = "written by process_vm_writev";
+  const std::vector<pid_t> vm = route(compat, {"process_vm", text});
+  const std::string name = "needle-it-routes-" + std::to_string(getpid());
+  const pid_t memfd_by = route(compat, {"memfd_create", name})[0];
+  ASSERT_EQ(n.stop(), 0) << n.err();
+  auto evs = read_events(d.file("events.jsonl"));
+  auto by = [&](pid_t pid) {
+    std::vector<nlohmann::json> out;
+    for (auto& e : evs) {
+      if (int_field(e, "process.pid") == pid) {
+        out.push_back(e);
+      }
+    }
+    return out;
+  };
+
+  for (const Sent& s : sent) {
+    auto e = by(s.by);
+    ASSERT_EQ(e.size(), 1u) << s.call;
+    EXPECT_EQ(str_field(e[0], "type"), "ipc.signal") << s.call;
+    EXPECT_EQ(str_field(e[0], "ipc.kind"), "signal") << s.call;
+    EXPECT_EQ(str_field(e[0], "ipc.route"), p + s.call);
+    EXPECT_EQ(int_field(e[0], "ipc.target_pid"), s.target) << s.call;
+    EXPECT_EQ(int_field(e[0], "ipc.signal"), s.sig) << s.call;
+    EXPECT_EQ(str_field(e[0], "ipc.signal_name"), s.sig_name) << s.call;
+  }
+
+  auto traces = by(tracer);
+  ASSERT_EQ(traces.size(), 3u);
+  const std::pair<int64_t, std::string> requests[] = {
+      {PTRACE_ATTACH, "PTRACE_ATTACH"}, {PTRACE_DETACH, "PTRACE_DETACH"}, {0x4206, "PTRACE_SEIZE"}};
+  for (size_t i = 0; i < traces.size(); ++i) {
+    EXPECT_EQ(str_field(traces[i], "type"), "ipc.ptrace");
+    EXPECT_EQ(str_field(traces[i], "ipc.route"), p + "ptrace");
+    EXPECT_EQ(int_field(traces[i], "ipc.target_pid"), traced.pid());
+    EXPECT_EQ(int_field(traces[i], "ipc.request"), requests[i].first);
+    EXPECT_EQ(str_field(traces[i], "ipc.request_name"), requests[i].second);
+  }
+
+  auto moves = by(vm[0]);
+  ASSERT_EQ(moves.size(), 2u);
+  for (size_t i = 0; i < moves.size(); ++i) {
+    const std::string op = i == 0 ? "write" : "read";
+    EXPECT_EQ(str_field(moves[i], "type"), "ipc.process_vm");
+    EXPECT_EQ(str_field(moves[i], "ipc.op"), op);
+    EXPECT_EQ(str_field(moves[i], "ipc.route"), p + "process_vm_" + op + "v");
+    EXPECT_EQ(int_field(moves[i], "ipc.target_pid"), vm[1]);
+    EXPECT_EQ(int_field(moves[i], "ipc.bytes"), static_cast<int64_t>(text.size() + 1));
+  }
+
+  auto memfds = by(memfd_by);
+  ASSERT_EQ(memfds.size(), 1u);
+  EXPECT_EQ(str_field(memfds[0], "type"), "ipc.memfd_create");
+  EXPECT_EQ(str_field(memfds[0], "ipc.route"), p + "memfd_create");
+  EXPECT_EQ(str_field(memfds[0], "ipc.name"), name);
+  EXPECT_EQ(memfds[0]["ipc"]["flags"], (nlohmann::json{"MFD_CLOEXEC", "MFD_ALLOW_SEALING"}));
+  EXPECT_EQ(field(memfds[0], "ipc.target_pid"), nullptr);
+}
+
+TEST(IpcSource, EveryNativeSyscallRouteReportsItsEvent) {
+  run_and_check_routes(false);
+}
+
+TEST(IpcSource, EveryIa32CompatSyscallRouteReportsItsEvent) {
+  run_and_check_routes(true);
+}
+
+// The ia32 arguments come from other registers on each rung (tp: the tracepoint's record).
+class IpcSourceRung : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(IpcSourceRung, PinnedDispatcherRungReportsTheIa32Routes) {
+  run_and_check_routes(true, GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(Rungs, IpcSourceRung, ::testing::Values("tp_btf", "raw_tp", "tp"));
 
 }  // namespace
 }  // namespace needle::test
