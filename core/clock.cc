@@ -3,8 +3,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 namespace needle::core {
@@ -56,15 +58,37 @@ size_t format_boot_time(uint64_t boot_ns, char* out, size_t cap) {
     real = 0;
   }
   time_t secs = static_cast<time_t>(real / 1'000'000'000);
-  auto nanos = static_cast<long>(real % 1'000'000'000);
-  tm t{};
-  gmtime_r(&secs, &t);
-  int n = std::snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", t.tm_year + 1900,
-                        t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, nanos);
-  if (n < 0) {
+  auto nanos = static_cast<uint32_t>(real % 1'000'000'000);
+  // Every event carries one or two times; most fall in the second of the one before, so the
+  // "YYYY-MM-DDTHH:MM:SS." part is kept per thread and only the nanoseconds are written.
+  // (snprintf and gmtime_r for each were a sixth of the pipeline's time.)
+  thread_local time_t cached_secs = -1;
+  thread_local char prefix[64];
+  thread_local size_t prefix_len = 0;
+  if (secs != cached_secs) {
+    tm t{};
+    gmtime_r(&secs, &t);
+    int n = std::snprintf(prefix, sizeof prefix, "%04d-%02d-%02dT%02d:%02d:%02d.",
+                          t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min,
+                          t.tm_sec);
+    prefix_len = n > 0 ? std::min(static_cast<size_t>(n), sizeof prefix - 1) : 0;
+    cached_secs = secs;
+  }
+  char full[sizeof prefix + 10];   // the prefix, nine digits and "Z"
+  std::memcpy(full, prefix, prefix_len);
+  for (size_t i = prefix_len + 9; i-- > prefix_len;) {
+    full[i] = static_cast<char>('0' + nanos % 10);
+    nanos /= 10;
+  }
+  full[prefix_len + 9] = 'Z';
+  size_t len = prefix_len + 10;
+  if (cap == 0) {
     return 0;
   }
-  return static_cast<size_t>(n) < cap ? static_cast<size_t>(n) : cap - 1;
+  size_t n = std::min(len, cap - 1);
+  std::memcpy(out, full, n);
+  out[n] = '\0';
+  return n;
 }
 
 std::string format_boot_time(uint64_t boot_ns) {

@@ -45,6 +45,28 @@ constexpr size_t kPipelineBatch = 256;   // events the pipeline thread takes per
 constexpr size_t kMaxParked = 16384;
 constexpr size_t kSinkBatch = 512;
 
+// An event's id: needle's start time as 16 hex digits, "-", the event's sequence number in hex
+// ("%016llx-%llx", written by hand: snprintf was a visible part of each event's cost).
+constexpr size_t kEventIdMax = 16 + 1 + 16;
+size_t format_event_id(uint64_t start_ns, uint64_t seq, char* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 15; i >= 0; --i) {
+    out[i] = kHex[start_ns & 0xf];
+    start_ns >>= 4;
+  }
+  out[16] = '-';
+  char digits[16];
+  size_t n = 0;
+  do {
+    digits[n++] = kHex[seq & 0xf];
+    seq >>= 4;
+  } while (seq != 0);
+  for (size_t i = 0; i < n; ++i) {
+    out[17 + i] = digits[n - 1 - i];
+  }
+  return 17 + n;
+}
+
 void sd_notify_ready() {
   const char* path = std::getenv("NOTIFY_SOCKET");
   if (path == nullptr || path[0] == '\0') {
@@ -290,11 +312,10 @@ int Runtime::check() {
 }
 
 void Runtime::prepare(Event* ev, std::string_view source, uint64_t boot_ns) {
-  char id[40];
-  int n = std::snprintf(id, sizeof id, "%016llx-%llx", static_cast<unsigned long long>(start_ns_),
-                        static_cast<unsigned long long>(seq_.fetch_add(1) + 1));
+  char id[kEventIdMax];
+  size_t n = format_event_id(start_ns_, seq_.fetch_add(1) + 1, id);
   ev->boot_ns = boot_ns;
-  ev->set_str(NEEDLE_ROOT, "id", std::string_view(id, static_cast<size_t>(n)));
+  ev->set_str(NEEDLE_ROOT, "id", std::string_view(id, n));
   char when[48];
   size_t w = format_boot_time(boot_ns, when, sizeof when);
   ev->set_str(NEEDLE_ROOT, "time", std::string_view(when, w));
@@ -307,11 +328,9 @@ void Runtime::prepare(Event* ev, std::string_view source, uint64_t boot_ns) {
 void Runtime::submit_event(needle_host* from, Event* ev) {
   // An event a plugin built in user space: give it the common fields it lacks.
   if (ev->find(NEEDLE_ROOT, "id") == Event::kNone) {
-    char id[40];
-    int n = std::snprintf(id, sizeof id, "%016llx-%llx",
-                          static_cast<unsigned long long>(start_ns_),
-                          static_cast<unsigned long long>(seq_.fetch_add(1) + 1));
-    ev->set_str(NEEDLE_ROOT, "id", std::string_view(id, static_cast<size_t>(n)));
+    char id[kEventIdMax];
+    size_t n = format_event_id(start_ns_, seq_.fetch_add(1) + 1, id);
+    ev->set_str(NEEDLE_ROOT, "id", std::string_view(id, n));
     ev->set_str(NEEDLE_ROOT, "time", format_boot_time(ev->boot_ns));
     ev->set_str(NEEDLE_ROOT, "source", from->id);
     ev->set_str(NEEDLE_ROOT, "host.name", host_name());

@@ -1,0 +1,58 @@
+// Boot time to RFC 3339: the per-thread cache of the seconds part must never leak into another
+// second, nanoseconds keep their leading zeros, and a short buffer is cut, not overrun.
+#include <gtest/gtest.h>
+#include <time.h>
+
+#include <cstdint>
+#include <string>
+
+#include "clock.h"
+
+namespace needle::core {
+namespace {
+
+// Parses "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ" back to nanoseconds since the epoch.
+int64_t parse(const std::string& s) {
+  tm t{};
+  EXPECT_EQ(s.size(), 30u) << s;
+  EXPECT_EQ(s.back(), 'Z') << s;
+  const char* rest = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S.", &t);
+  EXPECT_NE(rest, nullptr) << s;
+  if (rest == nullptr) {
+    return 0;
+  }
+  return static_cast<int64_t>(timegm(&t)) * 1'000'000'000 + std::stoll(std::string(rest, 9));
+}
+
+TEST(Clock, EveryInstantFormatsToItselfAcrossSecondBoundaries) {
+  resample_clock_offset();
+  const uint64_t base = boot_ns_now();
+  const int64_t at_base = parse(format_boot_time(base));
+  // Steps that land in the same second, the next one, and back again.
+  for (uint64_t step : {0ull, 1ull, 999'999'999ull, 1'000'000'000ull, 123'456'789ull,
+                        3'600'000'000'001ull, 5ull, 86'400'000'000'000ull, 2ull}) {
+    uint64_t t = base + step;
+    EXPECT_EQ(parse(format_boot_time(t)) - at_base, static_cast<int64_t>(step)) << step;
+  }
+}
+
+TEST(Clock, NanosecondsKeepTheirLeadingZeros) {
+  resample_clock_offset();
+  uint64_t now = boot_ns_now();
+  uint64_t t = now - (parse(format_boot_time(now)) % 1'000'000'000) + 7;   // .000000007
+  std::string s = format_boot_time(t);
+  EXPECT_EQ(s.substr(19), ".000000007Z") << s;
+}
+
+TEST(Clock, AShortBufferIsCutAndTerminated) {
+  char buf[11];
+  EXPECT_EQ(format_boot_time(boot_ns_now(), buf, sizeof buf), 10u);
+  EXPECT_EQ(std::string(buf).size(), 10u);   // "YYYY-MM-DD"
+  EXPECT_EQ(buf[4], '-');
+  char none[1] = {'x'};
+  EXPECT_EQ(format_boot_time(boot_ns_now(), none, 0), 0u);
+  EXPECT_EQ(none[0], 'x');
+}
+
+}  // namespace
+}  // namespace needle::core
