@@ -1,29 +1,44 @@
 #!/usr/bin/env bash
-# Exec storm against the real needle: N execs as fast as the machine allows, then report events
-# per second, kernel and queue drops (and that each was signalled as needle.gap), needle's RSS
-# idle and at peak (anonymous memory apart from the ring mapping), and the time from `needle run`
-# to the readiness line.
+# Storm against the real needle with every source and enricher on (read-only opens included):
+# OPENS opens of one file and EXECS execs, at once and as fast as the machine allows. Reports the
+# events written per second, kernel and queue drops and that each one was signalled by a
+# needle.gap event (the summary's counters against the gap events' counts), needle's RSS idle and
+# at peak (anonymous memory apart from the ring mapping), and the time from `needle run` to the
+# readiness line.
 #
-#   tests/bench/storm.sh [BUILD_DIR] [EXECS] [WORKERS]     (root; default build/release 20000 2)
+#   tests/bench/storm.sh [BUILD_DIR] [OPENS] [EXECS] [WORKERS]
+#     (root; default build/release 1000000 50000 2; RING_KIB sets the ring's size)
 set -euo pipefail
 build=${1:-build/release}
-execs=${2:-20000}
-workers=${3:-2}
+opens=${2:-1000000}
+execs=${3:-50000}
+workers=${4:-2}
 bin="$build/bin/needle"
 storm="$build/bench/exec_storm"
-[ -x "$bin" ] && [ -x "$storm" ] || { echo "storm: build first ($bin, $storm)" >&2; exit 2; }
+load="$build/bench/bench_load"
+[ -x "$bin" ] && [ -x "$storm" ] && [ -x "$load" ] ||
+  { echo "storm: build first ($bin, $storm, $load)" >&2; exit 2; }
 dir=$(mktemp -d /tmp/needle-storm.XXXXXX)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
-cat >"$dir/needle.toml" <<TOML
-[needle]
-log_level = "info"
-ring_kib = ${RING_KIB:-8192}
-[[source]]
-plugin = "process"
-[[sink]]
-plugin = "file"
-path = "$dir/events.jsonl"
-TOML
+pid=
+trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi; rm -rf "$dir"' EXIT
+mkdir "$dir/work"
+{
+  echo '[needle]'
+  echo 'log_level = "info"'
+  echo "ring_kib = ${RING_KIB:-8192}"
+  for s in process file ipc dns container network; do
+    echo '[[source]]'
+    echo "plugin = \"$s\""
+    [ "$s" = file ] && echo 'read_only = true'
+  done
+  for e in lineage cgroup hash cri; do
+    echo '[[enricher]]'
+    echo "plugin = \"$e\""
+  done
+  echo '[[sink]]'
+  echo 'plugin = "file"'
+  echo "path = \"$dir/events.jsonl\""
+} >"$dir/needle.toml"
 
 rss() {   # RssAnon RssFile RssShmem in KiB
   awk '/^RssAnon|^RssFile|^RssShmem/ {printf "%s ", $2}' "/proc/$1/status"
@@ -44,7 +59,12 @@ before=$(wc -l <"$dir/events.jsonl")
 peak_anon=0 peak_file=0 peak_shmem=0
 ( while kill -0 "$pid" 2>/dev/null; do rss "$pid"; echo; sleep 0.05; done ) >"$dir/rss" &
 sampler=$!
+t_storm=$(date +%s.%N)
+"$load" open "$opens" "$dir/work" >"$dir/opens.out" &
+opener=$!
 "$storm" "$execs" "$workers" /bin/true >"$dir/storm.out"
+wait "$opener"
+storm_secs=$(echo "$(date +%s.%N) - $t_storm" | bc -l)
 sleep 1   # let the last records drain (ring_flush_ms)
 kill "$sampler" 2>/dev/null || true
 while read -r a f s; do
@@ -57,20 +77,37 @@ kill -TERM "$pid"
 wait "$pid" || true
 after=$(wc -l <"$dir/events.jsonl")
 events=$((after - before))
-storm_secs=$(awk '{print $4}' "$dir/storm.out")
-kdrops=$({ grep -o 'kernel drops [0-9]*' "$dir/stderr" || true; } | awk '{s+=$3} END {print s+0}')
-qdrops=$({ grep -o 'queue drops [0-9]*' "$dir/stderr" || true; } | awk '{s+=$3} END {print s+0}')
-gap_kernel=$({ grep '"needle.gap"' "$dir/events.jsonl" || true; } |
-             { grep '"stage":"kernel"' || true; } | { grep -o '"count":[0-9]*' || true; } |
-             awk -F: '{s+=$2} END {print s+0}')
+sum_summary() {   # sum_summary WHAT: the summary's counters named WHAT, summed
+  { grep -o "$1 [0-9]*" "$dir/stderr" || true; } | awk '{s += $NF} END {print s + 0}'
+}
+sum_gaps() {   # sum_gaps STAGE: gap.count summed over the needle.gap events of that stage
+  { grep -F '"type":"needle.gap"' "$dir/events.jsonl" || true; } |
+    { grep -F "\"stage\":\"$1\"" || true; } | { grep -o '"count":[0-9]*' || true; } |
+    awk -F: '{s += $2} END {print s + 0}'
+}
+kdrops=$(sum_summary 'kernel drops')
+qdrops=$(sum_summary 'queue drops')
 ring_kib=$(awk -F' *= *' '/ring_kib/ {print $2}' "$dir/needle.toml")
+opened=$({ grep -F '"type":"file.open"' "$dir/events.jsonl" || true; } |
+         { grep -cF "\"exe\":\"$(readlink -f "$load")\"" || true; })
+execd=$({ grep -F '"type":"process.exec"' "$dir/events.jsonl" || true; } |
+        { grep -cF '"exe":"/usr/bin/true"' || true; })
 
-echo "exec storm: $(cat "$dir/storm.out")"
-printf 'events written during the storm: %d (%.0f events/s over the storm)\n' "$events" \
+echo "storm: $opens opens ($(awk '{print $4}' "$dir/opens.out") ns each) and $execs execs" \
+  "($workers workers) in $(printf '%.2f' "$storm_secs") s"
+printf 'events written during the storm: %d (%.0f events/s)\n' "$events" \
   "$(echo "$events / $storm_secs" | bc -l)"
-echo "kernel drops: $kdrops (signalled as needle.gap: $gap_kernel); queue drops: $qdrops"
+echo "file.open events of the opener: $opened of $opens; process.exec of /usr/bin/true: $execd of $execs"
+echo "kernel drops: $kdrops (in needle.gap events: $(sum_gaps kernel));" \
+  "queue drops: $qdrops (in needle.gap events: $(sum_gaps queue))"
+accounted=$((opened + $(sum_gaps kernel) + $(sum_gaps queue)))
+if ((accounted >= opens)); then
+  echo "no silent loss: the opener's events written plus every gap counted ($accounted) cover its $opens opens"
+else
+  echo "SILENT LOSS: the opener's events written plus every gap counted ($accounted) < its $opens opens"
+fi
 printf 'start to readiness: %.3f s\n' "$(echo "$t_ready - $t0" | bc -l)"
 echo "RSS idle: anon $idle_anon KiB, file $idle_file KiB, shmem $idle_shmem KiB"
 echo "RSS peak: anon $peak_anon KiB, file $peak_file KiB, shmem $peak_shmem KiB"
 echo "ring mapping: $ring_kib KiB (its data pages are mapped twice; counted apart from anon)"
-grep -A4 "needle summary" "$dir/stderr"
+sed -n '/needle summary/,$p' "$dir/stderr"

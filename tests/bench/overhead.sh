@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Kernel overhead of needle, as the workloads feel it: each workload of bench_load runs alone and
+# under needle in alternating pairs (off, on, off, on, ...) so drift hits both sides, and per
+# workload the script prints the median on/off ratio with its min-max, the events needle wrote
+# for the workload's process against the operations it performed, and the kernel and queue drops
+# (summed from the needle.gap events, which is where every drop is reported).
+#
+#   tests/bench/overhead.sh [BUILD_DIR] [MODE] [PAIRS]                              (root)
+#     MODE all   (default) every source on as in configs/needle.toml (read-only opens included,
+#                every enricher, the file sink only), on every workload: the table of
+#                docs/performance.md
+#     MODE each  each source alone (with the file sink, no enricher) on its own workloads
+#     MODE <source>   that source alone on its workloads
+#   Environment: WORKLOADS="exec open" narrows the set; METRIC=wall (default: the workload's
+#   elapsed time, which is what the issue's table compares) or cpu (its user + system time:
+#   the in-kernel cost alone, without waiting for a CPU that needle's threads hold); SCALE=2
+#   doubles every operation count; DNS_PORT (default 53, what the dns source watches); RUNG pins
+#   every source to one rung (tp_btf, raw_tp, tp).
+set -euo pipefail
+build=${1:-build/release}
+mode=${2:-all}
+pairs=${3:-7}
+bin="$build/bin/needle"
+load="$build/bench/bench_load"
+[ -x "$bin" ] && [ -x "$load" ] || { echo "overhead: build first ($bin, $load)" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "overhead: needs root (needle loads BPF programs)" >&2; exit 2; }
+((pairs >= 1)) || { echo "overhead: PAIRS must be at least 1" >&2; exit 2; }
+dns_port=${DNS_PORT:-53}
+scale=${SCALE:-1}
+metric=${METRIC:-wall}
+case $metric in wall) field=4 ;; cpu) field=5 ;; *) echo "METRIC is wall or cpu" >&2; exit 2 ;; esac
+
+dir=$(mktemp -d /tmp/needle-overhead.XXXXXX)
+pid=
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+mkdir "$dir/work"
+
+# The container workload makes cgroups in a cgroup2 folder of its own.
+cgroot=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
+cgdir=
+if [ -n "$cgroot" ] && mkdir -p "$cgroot/needle-bench" 2>/dev/null; then
+  cgdir="$cgroot/needle-bench"
+  trap 'cleanup; rmdir "$cgdir" 2>/dev/null || true' EXIT
+fi
+
+# Per workload: operations per run (each run lasts about a second here), the event type counted
+# for it, and the field that ties the event to the workload's process.
+declare -A ops=([exec]=1500 [fork]=5000 [open]=200000 [file]=20000 [connect]=10000 [dns]=20000
+                [null]=2000000 [tcp]=20000 [signal]=200000 [cgroup]=3000)
+declare -A counted=([exec]=process.exec [fork]=process.fork [open]=file.open [file]=file.rename
+                    [connect]=net.connect [dns]=dns.query [null]=- [tcp]=- [signal]=ipc.signal
+                    [cgroup]=container.create)
+declare -A by=([exec]=ppid [fork]=ppid)
+arg_of() {
+  case $1 in
+    open | file) echo "$dir/work" ;;
+    dns) echo "$dns_port" ;;
+    tcp) echo 5301 ;;   # a port no source watches
+    cgroup) echo "$cgdir" ;;
+  esac
+}
+declare -A source_workloads=([process]="exec fork" [file]="open file null" [network]="connect null"
+                             [dns]="dns tcp" [ipc]="signal null" [container]="cgroup")
+
+write_config() {   # write_config SOURCE|all
+  {
+    echo '[needle]'
+    echo 'log_level = "info"'
+    if [ "$1" = all ]; then
+      for s in process file ipc dns container network; do
+        echo '[[source]]'
+        echo "plugin = \"$s\""
+        [ -n "${RUNG:-}" ] && echo "rung = \"$RUNG\""
+        case $s in
+          file) echo 'read_only = true' ;;
+          dns) echo "ports = [$dns_port]" ;;
+        esac
+      done
+      for e in lineage cgroup hash cri; do
+        echo '[[enricher]]'
+        echo "plugin = \"$e\""
+      done
+    else
+      echo '[[source]]'
+      echo "plugin = \"$1\""
+      [ -n "${RUNG:-}" ] && echo "rung = \"$RUNG\""
+      case $1 in
+        file) echo 'read_only = true' ;;
+        dns) echo "ports = [$dns_port]" ;;
+      esac
+    fi
+    echo '[[sink]]'
+    echo 'plugin = "file"'
+    echo "path = \"$dir/events.jsonl\""
+  } >"$dir/needle.toml"
+}
+
+start_needle() {
+  : >"$dir/stderr"
+  rm -f "$dir/events.jsonl"
+  "$bin" run -c "$dir/needle.toml" 2>"$dir/stderr" &
+  pid=$!
+  until grep -q "needle running:" "$dir/stderr"; do
+    kill -0 "$pid" 2>/dev/null || { cat "$dir/stderr" >&2; exit 1; }
+    sleep 0.02
+  done
+  sleep 0.5   # the start snapshot's events are out of the way
+}
+
+stop_needle() {   # SIGTERM drains the ring and the queues before needle exits
+  kill -TERM "$pid"
+  wait "$pid" || { echo "overhead: needle exited with an error" >&2; cat "$dir/stderr" >&2; exit 1; }
+  pid=
+}
+
+count_events() {   # count_events TYPE FIELD PID: events of TYPE whose process FIELD is PID
+  [ "$1" = - ] && { echo 0; return; }
+  { grep -F "\"type\":\"$1\"" "$dir/events.jsonl" || true; } |
+    { grep -cE "\"process\":\\{([^{}]*,)?\"$2\":$3[,}]" || true; }
+}
+
+gaps() {   # gaps STAGE: the sum of gap.count over the needle.gap events of that stage
+  { grep -F '"type":"needle.gap"' "$dir/events.jsonl" || true; } |
+    { grep -F "\"stage\":\"$1\"" || true; } | { grep -o '"count":[0-9]*' || true; } |
+    awk -F: '{s += $2} END {print s + 0}'
+}
+
+run_one() {   # run_one WORKLOAD: one run; prints its output line
+  local w=$1
+  local n=$((ops[$w] * scale))
+  # shellcheck disable=SC2046
+  "$load" "$w" "$n" $(arg_of "$w")
+}
+
+measure() {   # measure LABEL WORKLOAD
+  local label=$1 w=$2
+  if [ "$w" = cgroup ] && [ -z "$cgdir" ]; then
+    printf '%-10s %-8s skipped: no writable cgroup2 folder\n' "$label" "$w"
+    return
+  fi
+  run_one "$w" >/dev/null   # warm caches and the page cache
+  local ratios=() events=0 performed=0 kdrops=0 qdrops=0
+  for _ in $(seq 1 "$pairs"); do
+    local off on line
+    off=$(run_one "$w" | awk -v f="$field" '{print $f}')
+    start_needle
+    line=$(run_one "$w")
+    stop_needle
+    on=$(awk -v f="$field" '{print $f}' <<<"$line")
+    ratios+=("$(echo "$on / $off" | bc -l)")
+    performed=$((performed + $(awk '{print $2}' <<<"$line")))
+    events=$((events + $(count_events "${counted[$w]}" "${by[$w]:-pid}" "$(awk '{print $6}' <<<"$line")")))
+    kdrops=$((kdrops + $(gaps kernel)))
+    qdrops=$((qdrops + $(gaps queue) + $(gaps decode)))
+  done
+  local sorted
+  sorted=$(printf '%s\n' "${ratios[@]}" | sort -g)
+  printf '%-10s %-8s %7.3f %7.3f-%-7.3f %10d %12s %8d %8d\n' "$label" "$w" \
+    "$(awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}' <<<"$sorted")" \
+    "$(head -1 <<<"$sorted")" "$(tail -1 <<<"$sorted")" "$performed" \
+    "$events ${counted[$w]}" "$kdrops" "$qdrops"
+}
+
+header() {
+  printf '%s time, %d alternating pairs, on %s (%d CPUs), kernel %s\n' "$metric" "$pairs" \
+    "$(hostname)" "$(nproc)" "$(uname -r)"
+  printf '%-10s %-8s %7s %15s %10s %12s %8s %8s\n' needle workload median min-max ops events \
+    kdrops qdrops
+}
+
+all_workloads="exec fork open connect dns null tcp"
+case $mode in
+  all)
+    write_config all
+    header
+    for w in ${WORKLOADS:-$all_workloads}; do measure all "$w"; done
+    ;;
+  each)
+    header
+    for s in process file network dns ipc container; do
+      write_config "$s"
+      for w in ${source_workloads[$s]}; do
+        [ -z "${WORKLOADS:-}" ] || [[ " $WORKLOADS " == *" $w "* ]] || continue
+        measure "$s" "$w"
+      done
+    done
+    ;;
+  *)
+    [ -n "${source_workloads[$mode]:-}" ] || { echo "overhead: unknown mode or source $mode" >&2; exit 2; }
+    write_config "$mode"
+    header
+    for w in ${WORKLOADS:-${source_workloads[$mode]}}; do measure "$mode" "$w"; done
+    ;;
+esac
