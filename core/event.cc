@@ -48,6 +48,30 @@ bool utf8_step(const unsigned char* p, size_t n, size_t& len) {
   return true;
 }
 
+// Length and three bytes of a key: two different keys among an object's children almost never
+// share it, so the byte comparison runs only for the key being looked for.
+uint32_t key_tag(std::string_view k) {
+  if (k.empty()) {
+    return 0;
+  }
+  auto byte = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(k[i])); };
+  return (static_cast<uint32_t>(k.size()) & 0xff) | byte(0) << 8 | byte(k.size() / 2) << 16 |
+         byte(k.size() - 1) << 24;
+}
+
+// The first component of a dotted path and whether it is the last one. A loop: the keys are
+// a few bytes long, where memchr's setup costs more than the search.
+std::string_view first_part(std::string_view path, bool& last) {
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '.') {
+      last = false;
+      return path.substr(0, i);
+    }
+  }
+  last = true;
+  return path;
+}
+
 }  // namespace
 
 bool valid_utf8(std::string_view s) {
@@ -55,7 +79,15 @@ bool valid_utf8(std::string_view s) {
   size_t n = s.size();
   size_t i = 0;
   while (i < n) {
-    // Fast path for ASCII runs.
+    // Fast path for ASCII runs, eight bytes at a time.
+    if (i + 8 <= n) {
+      uint64_t w;
+      std::memcpy(&w, p + i, sizeof w);
+      if ((w & 0x8080808080808080ull) == 0) {
+        i += 8;
+        continue;
+      }
+    }
     if (p[i] < 0x80) {
       ++i;
       continue;
@@ -110,6 +142,7 @@ uint32_t Event::add_node(uint32_t parent, std::string_view key, uint32_t type) {
   n.type = type;
   n.key_off = store(key);
   n.key_len = static_cast<uint32_t>(key.size());
+  n.key_tag = key_tag(key);
   n.parent = parent;
   auto idx = static_cast<uint32_t>(nodes_.size());
   nodes_.push_back(n);
@@ -125,10 +158,11 @@ uint32_t Event::add_node(uint32_t parent, std::string_view key, uint32_t type) {
 }
 
 uint32_t Event::child_by_key(uint32_t parent, std::string_view key) const {
+  const uint32_t tag = key_tag(key);
   for (uint32_t c = nodes_[parent].first; c != kNone; c = nodes_[c].next) {
     const Node& n = nodes_[c];
-    if (n.key_len == key.size() && std::memcmp(arena_.data() + n.key_off, key.data(),
-                                               key.size()) == 0) {
+    if (n.key_tag == tag && n.key_len == key.size() &&
+        std::memcmp(arena_.data() + n.key_off, key.data(), key.size()) == 0) {
       return c;
     }
   }
@@ -147,9 +181,8 @@ uint32_t Event::resolve(needle_node parent, std::string_view path, uint32_t type
   }
   uint32_t cur = parent;
   while (true) {
-    size_t dot = path.find('.');
-    std::string_view part = path.substr(0, dot);
-    bool last = dot == std::string_view::npos;
+    bool last = true;
+    std::string_view part = first_part(path, last);
     uint32_t c = child_by_key(cur, part);
     if (last) {
       if (c == kNone) {
@@ -171,7 +204,7 @@ uint32_t Event::resolve(needle_node parent, std::string_view path, uint32_t type
       nodes_[c].type = NEEDLE_NODE_OBJECT;
     }
     cur = c;
-    path = path.substr(dot + 1);
+    path = path.substr(part.size() + 1);
   }
 }
 
@@ -265,12 +298,13 @@ needle_node Event::find(needle_node parent, std::string_view path) const {
     if (nodes_[cur].type != NEEDLE_NODE_OBJECT) {
       return kNone;
     }
-    size_t dot = path.find('.');
-    cur = child_by_key(cur, path.substr(0, dot));
-    if (cur == kNone || dot == std::string_view::npos) {
+    bool last = true;
+    std::string_view part = first_part(path, last);
+    cur = child_by_key(cur, part);
+    if (cur == kNone || last) {
       return cur;
     }
-    path = path.substr(dot + 1);
+    path = path.substr(part.size() + 1);
   }
 }
 

@@ -63,6 +63,7 @@ class Event {
     uint32_t last = kNone;     // last child
     uint32_t next = kNone;     // next sibling
     uint32_t count = 0;        // children
+    uint32_t key_tag = 0;      // key_tag(key): most key comparisons end on it
     union {
       int64_t i;
       uint64_t u;

@@ -2,6 +2,10 @@
 // invalid UTF-8 replaced and listed under `lossy`, and msgpack carrying the same map as JSON.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
 #include <msgpack.hpp>
 
 #include "encode.h"
@@ -64,6 +68,68 @@ TEST(Event, JsonEscapesControlCharactersQuotesAndBackslashes) {
   Event ev;
   ev.set_str(NEEDLE_ROOT, "s", std::string_view("a\"b\\c\n\x01\t", 8));
   EXPECT_EQ(json(ev), R"({"s":"a\"b\\c\n\u0001\t"})");
+}
+
+// The encoder skips plain bytes eight at a time: every byte value at every offset of a string
+// longer than a few words must come out as the byte-by-byte rule says.
+std::string reference_json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20) {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\u%04x", c);
+      out += esc;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+TEST(Event, JsonEscapingMatchesTheByteRuleForEveryByteAtEveryOffset) {
+  for (int byte = 0; byte < 256; ++byte) {
+    for (size_t at = 0; at < 24; ++at) {
+      std::string s(24, 'x');
+      s[at] = static_cast<char>(byte);
+      std::string out;
+      json_string(s, out);
+      ASSERT_EQ(out, reference_json_string(s)) << "byte " << byte << " at " << at;
+    }
+  }
+}
+
+TEST(Event, Utf8CheckFindsABadByteAtEveryOffsetAndKeepsGoodSequencesAcrossWords) {
+  for (size_t at = 0; at < 24; ++at) {
+    std::string bad(24, 'a');
+    bad[at] = '\xff';
+    EXPECT_FALSE(valid_utf8(bad)) << at;
+    std::string good(24, 'a');
+    good.replace(std::min<size_t>(at, 21), 3, "\xe2\x82\xac");   // U+20AC, maybe across words
+    EXPECT_TRUE(valid_utf8(good)) << at;
+  }
+}
+
+TEST(Event, KeysThatShareLengthAndSampledBytesStayDistinct) {
+  // Same length, first, middle and last byte: only the full comparison tells them apart.
+  Event ev;
+  ev.set_str(NEEDLE_ROOT, "axbyc", "1");
+  ev.set_str(NEEDLE_ROOT, "azbwc", "2");
+  ev.set_str(NEEDLE_ROOT, "o.axbyc", "3");
+  ev.set_str(NEEDLE_ROOT, "o.azbwc", "4");
+  EXPECT_EQ(json(ev), R"({"axbyc":"1","azbwc":"2","o":{"axbyc":"3","azbwc":"4"}})");
+  std::string_view v;
+  ASSERT_TRUE(ev.get_str(ev.find(NEEDLE_ROOT, "o.azbwc"), v));
+  EXPECT_EQ(v, "4");
 }
 
 TEST(Event, InvalidUtf8IsReplacedAndMarkedLossy) {
