@@ -228,7 +228,10 @@ std::string_view route_name(uint8_t route, uint8_t abi, uint16_t syscall, RouteB
         name = s.name;
       }
     }
-    n = name ? std::snprintf(buf.data(), buf.size(), "%s%s", compat ? "ia32:" : "", name)
+    if (name != nullptr && !compat) {
+      return name;   // the common case, named without a copy
+    }
+    n = name ? std::snprintf(buf.data(), buf.size(), "ia32:%s", name)
              : std::snprintf(buf.data(), buf.size(), "%ssyscall:%u", compat ? "ia32:" : "",
                              unsigned{syscall});
   }
@@ -241,9 +244,12 @@ uint64_t user_dev(uint64_t kernel_dev) {
 }
 
 std::string octal_mode(uint32_t mode) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%04o", mode & 07777);
-  return buf;
+  // "%04o" of the permission bits, written by hand: it runs for every file event.
+  std::string out(4, '0');
+  for (size_t i = 4; i-- > 0; mode >>= 3) {
+    out[i] = static_cast<char>('0' + (mode & 7));
+  }
+  return out;
 }
 
 Result<std::string> normalize_prefix(std::string_view value) {
