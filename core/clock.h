@@ -2,6 +2,7 @@
 #ifndef NEEDLE_CORE_CLOCK_H
 #define NEEDLE_CORE_CLOCK_H
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -13,6 +14,11 @@ void resample_clock_offset();
 /// RFC 3339 UTC with 9 fractional digits; writes at most cap-1 bytes and a NUL, returns length.
 size_t format_boot_time(uint64_t boot_ns, char* out, size_t cap);
 std::string format_boot_time(uint64_t boot_ns);
+
+/// An event's id: needle's start time as 16 hex digits, "-", the event's sequence number in hex
+/// ("%016llx-%llx"). `out` holds kEventIdMax bytes (no NUL written); returns the length.
+constexpr size_t kEventIdMax = 16 + 1 + 16;
+size_t format_event_id(uint64_t start_ns, uint64_t seq, char* out);
 
 /// /etc/machine-id, else the DMI product uuid, else the boot id.
 const std::string& host_id();

@@ -45,28 +45,6 @@ constexpr size_t kPipelineBatch = 256;   // events the pipeline thread takes per
 constexpr size_t kMaxParked = 16384;
 constexpr size_t kSinkBatch = 512;
 
-// An event's id: needle's start time as 16 hex digits, "-", the event's sequence number in hex
-// ("%016llx-%llx", written by hand: snprintf was a visible part of each event's cost).
-constexpr size_t kEventIdMax = 16 + 1 + 16;
-size_t format_event_id(uint64_t start_ns, uint64_t seq, char* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (int i = 15; i >= 0; --i) {
-    out[i] = kHex[start_ns & 0xf];
-    start_ns >>= 4;
-  }
-  out[16] = '-';
-  char digits[16];
-  size_t n = 0;
-  do {
-    digits[n++] = kHex[seq & 0xf];
-    seq >>= 4;
-  } while (seq != 0);
-  for (size_t i = 0; i < n; ++i) {
-    out[17 + i] = digits[n - 1 - i];
-  }
-  return 17 + n;
-}
-
 void sd_notify_ready() {
   const char* path = std::getenv("NOTIFY_SOCKET");
   if (path == nullptr || path[0] == '\0') {

@@ -4,7 +4,9 @@
 #include <time.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
+#include <utility>
 
 #include "clock.h"
 
@@ -52,6 +54,19 @@ TEST(Clock, AShortBufferIsCutAndTerminated) {
   char none[1] = {'x'};
   EXPECT_EQ(format_boot_time(boot_ns_now(), none, 0), 0u);
   EXPECT_EQ(none[0], 'x');
+}
+
+TEST(Clock, EventIdsAreTheStartTimeAndTheSequenceInHex) {
+  using Pair = std::pair<uint64_t, uint64_t>;
+  for (auto [start, seq] : {Pair{0, 0}, Pair{1, 1}, Pair{0x18c2f0a1b2c3d4e5ull, 0x60},
+                            Pair{UINT64_MAX, UINT64_MAX}, Pair{42, 0x1000}}) {
+    char id[kEventIdMax];
+    size_t n = format_event_id(start, seq, id);
+    char want[64];
+    std::snprintf(want, sizeof want, "%016llx-%llx", static_cast<unsigned long long>(start),
+                  static_cast<unsigned long long>(seq));
+    EXPECT_EQ(std::string(id, n), want);
+  }
 }
 
 }  // namespace
