@@ -14,6 +14,8 @@ void resample_clock_offset();
 /// RFC 3339 UTC with 9 fractional digits; writes at most cap-1 bytes and a NUL, returns length.
 size_t format_boot_time(uint64_t boot_ns, char* out, size_t cap);
 std::string format_boot_time(uint64_t boot_ns);
+/// The same for nanoseconds since the Unix epoch (UTC; years past 9999 are written as 9999).
+size_t format_unix_ns(uint64_t unix_ns, char* out, size_t cap);
 
 /// An event's id: needle's start time as 16 hex digits, "-", the event's sequence number in hex
 /// ("%016llx-%llx"). `out` holds kEventIdMax bytes (no NUL written); returns the length.

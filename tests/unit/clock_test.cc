@@ -56,6 +56,26 @@ TEST(Clock, AShortBufferIsCutAndTerminated) {
   EXPECT_EQ(none[0], 'x');
 }
 
+// The calendar arithmetic against gmtime_r: every day from 1970 to 2200 (leap years, 2000 and
+// 2100 included) at a few times of day.
+TEST(Clock, UnixTimesMatchGmtimeOnEveryDay) {
+  for (int64_t day = 0; day < 230 * 366; ++day) {
+    for (int64_t sec : {int64_t{0}, int64_t{1}, int64_t{43'199}, int64_t{86'399}}) {
+      int64_t t = day * 86400 + sec;
+      tm want{};
+      time_t tt = static_cast<time_t>(t);
+      ASSERT_NE(gmtime_r(&tt, &want), nullptr);
+      char expect[96];
+      std::snprintf(expect, sizeof expect, "%04d-%02d-%02dT%02d:%02d:%02d.000000042Z",
+                    want.tm_year + 1900, want.tm_mon + 1, want.tm_mday, want.tm_hour,
+                    want.tm_min, want.tm_sec);
+      char got[40];
+      size_t n = format_unix_ns(static_cast<uint64_t>(t) * 1'000'000'000 + 42, got, sizeof got);
+      ASSERT_EQ(std::string(got, n), expect) << t;
+    }
+  }
+}
+
 TEST(Clock, EventIdsAreTheStartTimeAndTheSequenceInHex) {
   using Pair = std::pair<uint64_t, uint64_t>;
   for (auto [start, seq] : {Pair{0, 0}, Pair{1, 1}, Pair{0x18c2f0a1b2c3d4e5ull, 0x60},
