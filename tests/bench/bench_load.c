@@ -1,9 +1,10 @@
 /* The workloads of tests/bench/overhead.sh: N operations of one kind in a tight loop, as fast as
  * one thread can, then one line
  *     <kind> <n> <seconds> <wall ns/op> <cpu ns/op> <pid>
- * where cpu is this process's user + system time (all its threads), which holds the kernel-side
- * cost of the BPF programs run in its syscalls but not the time it waited for a CPU that needle's
- * threads were using, and pid is this process (the events needle wrote for it are counted by it).
+ * where cpu is the user + system time of this process (all its threads) and of the children it
+ * waited for (exec, fork): it holds the kernel-side cost of the BPF programs run in their
+ * syscalls but not the time they waited for a CPU that needle's threads were using. pid is this
+ * process (overhead.sh counts the events needle wrote for it).
  *
  *   exec            fork + execve /bin/true + wait (process.exec, .fork, .exit each)
  *   fork            fork + _exit + wait (process.fork, .exit each)
@@ -41,12 +42,15 @@ static double wall_now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double cpu_now(void) {
+static double cpu_of(int who) {
   struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
+  getrusage(who, &ru);
   return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
          (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
+
+/* This process and the children it waited for: an exec's cost is paid by the child. */
+static double cpu_now(void) { return cpu_of(RUSAGE_SELF) + cpu_of(RUSAGE_CHILDREN); }
 
 static double t0, c0;
 

@@ -11,11 +11,15 @@
 #                docs/performance.md
 #     MODE each  each source alone (with the file sink, no enricher) on its own workloads
 #     MODE <source>   that source alone on its workloads
-#   Environment: WORKLOADS="exec open" narrows the set; METRIC=wall (default: the workload's
-#   elapsed time, which is what the issue's table compares) or cpu (its user + system time:
-#   the in-kernel cost alone, without waiting for a CPU that needle's threads hold); SCALE=2
-#   doubles every operation count; DNS_PORT (default 53, what the dns source watches); RUNG pins
-#   every source to one rung (tp_btf, raw_tp, tp).
+#   Two ratios per workload, from the same runs: wall (the workload's elapsed time, what it felt)
+#   and cpu (its user + system time and its children's: the in-kernel cost, without waiting for
+#   a CPU that needle's threads held).
+#   Environment: WORKLOADS="exec open" narrows the set; SCALE=2 doubles every operation count;
+#   DNS_PORT (default 53, what the dns source watches); RUNG pins every source to one rung
+#   (tp_btf, raw_tp, tp); WORKLOAD_CPU (default 0) is the CPU the workload is pinned to.
+#   Why pin: on a VM, a workload whose threads wake each other (DNS, TCP) across CPUs pays for
+#   waking an idle virtual CPU (here 120 us per DNS round trip with the other CPU idle, 17 us
+#   with it busy), so without pinning "needle on" looks faster. needle itself is not pinned.
 set -euo pipefail
 build=${1:-build/release}
 mode=${2:-all}
@@ -27,8 +31,7 @@ load="$build/bench/bench_load"
 ((pairs >= 1)) || { echo "overhead: PAIRS must be at least 1" >&2; exit 2; }
 dns_port=${DNS_PORT:-53}
 scale=${SCALE:-1}
-metric=${METRIC:-wall}
-case $metric in wall) field=4 ;; cpu) field=5 ;; *) echo "METRIC is wall or cpu" >&2; exit 2 ;; esac
+workload_cpu=${WORKLOAD_CPU:-0}
 
 dir=$(mktemp -d /tmp/needle-overhead.XXXXXX)
 pid=
@@ -133,7 +136,12 @@ run_one() {   # run_one WORKLOAD: one run; prints its output line
   local w=$1
   local n=$((ops[$w] * scale))
   # shellcheck disable=SC2046
-  "$load" "$w" "$n" $(arg_of "$w")
+  taskset -c "$workload_cpu" "$load" "$w" "$n" $(arg_of "$w")
+}
+
+median_range() {   # median_range RATIO...: "median min-max"
+  printf '%s\n' "$@" | sort -g |
+    awk '{a[NR] = $1} END {printf "%7.3f %7.3f-%-7.3f", a[int((NR + 1) / 2)], a[1], a[NR]}'
 }
 
 measure() {   # measure LABEL WORKLOAD
@@ -143,33 +151,29 @@ measure() {   # measure LABEL WORKLOAD
     return
   fi
   run_one "$w" >/dev/null   # warm caches and the page cache
-  local ratios=() events=0 performed=0 kdrops=0 qdrops=0
+  local wall=() cpu=() events=0 performed=0 kdrops=0 qdrops=0
   for _ in $(seq 1 "$pairs"); do
-    local off on line
-    off=$(run_one "$w" | awk -v f="$field" '{print $f}')
+    local off on
+    off=$(run_one "$w")
     start_needle
-    line=$(run_one "$w")
+    on=$(run_one "$w")
     stop_needle
-    on=$(awk -v f="$field" '{print $f}' <<<"$line")
-    ratios+=("$(echo "$on / $off" | bc -l)")
-    performed=$((performed + $(awk '{print $2}' <<<"$line")))
-    events=$((events + $(count_events "${counted[$w]}" "${by[$w]:-pid}" "$(awk '{print $6}' <<<"$line")")))
+    wall+=("$(awk -v a="$off" '{split(a, o, " "); print $4 / o[4]}' <<<"$on")")
+    cpu+=("$(awk -v a="$off" '{split(a, o, " "); print $5 / o[5]}' <<<"$on")")
+    performed=$((performed + $(awk '{print $2}' <<<"$on")))
+    events=$((events + $(count_events "${counted[$w]}" "${by[$w]:-pid}" "$(awk '{print $6}' <<<"$on")")))
     kdrops=$((kdrops + $(gaps kernel)))
     qdrops=$((qdrops + $(gaps queue) + $(gaps decode)))
   done
-  local sorted
-  sorted=$(printf '%s\n' "${ratios[@]}" | sort -g)
-  printf '%-10s %-8s %7.3f %7.3f-%-7.3f %10d %12s %8d %8d\n' "$label" "$w" \
-    "$(awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}' <<<"$sorted")" \
-    "$(head -1 <<<"$sorted")" "$(tail -1 <<<"$sorted")" "$performed" \
-    "$events ${counted[$w]}" "$kdrops" "$qdrops"
+  printf '%-10s %-8s %s %s %10d %12s %8d %8d\n' "$label" "$w" "$(median_range "${wall[@]}")" \
+    "$(median_range "${cpu[@]}")" "$performed" "$events ${counted[$w]}" "$kdrops" "$qdrops"
 }
 
 header() {
-  printf '%s time, %d alternating pairs, on %s (%d CPUs), kernel %s\n' "$metric" "$pairs" \
-    "$(hostname)" "$(nproc)" "$(uname -r)"
-  printf '%-10s %-8s %7s %15s %10s %12s %8s %8s\n' needle workload median min-max ops events \
-    kdrops qdrops
+  printf '%d alternating pairs, workload on CPU %s, on %s (%d CPUs), kernel %s\n' "$pairs" \
+    "$workload_cpu" "$(hostname)" "$(nproc)" "$(uname -r)"
+  printf '%-10s %-8s %7s %15s %7s %15s %10s %12s %8s %8s\n' needle workload wall min-max cpu \
+    min-max ops events kdrops qdrops
 }
 
 all_workloads="exec fork open connect dns null tcp"
