@@ -3,8 +3,11 @@
  * sources (see needle/bpf/syscalls.h for the source side). Owned and loaded by the core, and only
  * when some source declares syscall handlers.
  *
- * Cost: for a syscall no source claimed, each program is a bounds check, one load from the
- * "any ABI" bitmap and a test before it returns; the ABI is looked at only after that.
+ * Cost: for a syscall no source claimed, the program is a bounds check, one load from the
+ * "any ABI" bitmap and a test before it returns; the ABI is looked at only after that. On the
+ * tp_btf and raw_tp rungs only sys_exit is attached (the arguments are read from pt_regs there);
+ * the core attaches sys_enter too only when a source has enter handlers. The tp rung's records
+ * carry no pt_regs, so it runs both.
  *
  * Rungs, best first: tp_btf (the arguments and pt_regs are read directly), raw_tp (pt_regs read
  * with bpf_probe_read_kernel), tp (raw_syscalls tracepoints through tracefs; the kernel already
@@ -64,20 +67,14 @@ static __always_inline __u32 needle_sys_abi(struct task_struct* task) {
   return NEEDLE_SYS_ABI_NATIVE;
 }
 
-/* Everything after the early test, at sys_enter. `regs` is the syscall's pt_regs (kernel memory;
- * NULL on the tp rung, whose record `tp` has the arguments instead). */
-static __always_inline void needle_sys_enter_save(void* ctx, __u64 nr, struct pt_regs* regs,
-                                                  const struct trace_event_raw_sys_enter* tp) {
-  struct task_struct* task = bpf_get_current_task_btf();
-  __u32 abi = needle_sys_abi(task);
-  if (!((needle_sys_bits.abi[abi & 1][nr / 64] >> (nr % 64)) & 1)) {
-    return;
-  }
-  struct needle_sys_args* s =
-      bpf_task_storage_get(&needle_sys_args_map, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-  if (!s) {
-    return;
-  }
+/* Saves the six argument registers of the current syscall into `s`, in the ABI's order. `regs` is
+ * the syscall's pt_regs (kernel memory; NULL on the tp rung, whose sys_enter record `tp` has the
+ * arguments instead). The argument registers still hold the arguments at sys_exit: the kernel
+ * writes only ax (the return value) before the exit tracepoint, and a tracer that changed them at
+ * entry changed what the syscall itself read. */
+static __always_inline void needle_sys_fill(struct needle_sys_args* s, __u32 abi,
+                                            struct pt_regs* regs,
+                                            const struct trace_event_raw_sys_enter* tp) {
   if (tp) {
     /* The tracepoint record has syscall_get_arguments(), already in the ABI's order (the ctx
      * may only be read at constant offsets, hence no loop). */
@@ -103,6 +100,23 @@ static __always_inline void needle_sys_enter_save(void* ctx, __u64 nr, struct pt
     s->args[4] = BPF_CORE_READ(regs, r8);
     s->args[5] = BPF_CORE_READ(regs, r9);
   }
+}
+
+/* Everything after the early test, at sys_enter (the tp rung, or when some source has enter
+ * handlers). */
+static __always_inline void needle_sys_enter_save(void* ctx, __u64 nr, struct pt_regs* regs,
+                                                  const struct trace_event_raw_sys_enter* tp) {
+  struct task_struct* task = bpf_get_current_task_btf();
+  __u32 abi = needle_sys_abi(task);
+  if (!((needle_sys_bits.abi[abi & 1][nr / 64] >> (nr % 64)) & 1)) {
+    return;
+  }
+  struct needle_sys_args* s =
+      bpf_task_storage_get(&needle_sys_args_map, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  if (!s) {
+    return;
+  }
+  needle_sys_fill(s, abi, regs, tp);
   s->enter_ns = bpf_ktime_get_boot_ns();
   s->nr = (__u32)nr;
   s->abi = abi;
@@ -110,8 +124,34 @@ static __always_inline void needle_sys_enter_save(void* ctx, __u64 nr, struct pt
   bpf_tail_call(ctx, &needle_sys_enter_progs, abi * NEEDLE_SYS_NR_MAX + (__u32)nr);
 }
 
-/* Everything after the early test, at sys_exit: hands over only a syscall whose arguments were
- * saved at its own sys_enter (not one that was in flight when needle attached). */
+/* Everything after the early test, at sys_exit on the tp_btf and raw_tp rungs: the arguments
+ * are read from pt_regs here, so no sys_enter program has to run for every syscall of the host
+ * (one hook instead of two). */
+static __always_inline void needle_sys_exit_save_dispatch(void* ctx, __u64 nr,
+                                                          struct pt_regs* regs) {
+  struct task_struct* task = bpf_get_current_task_btf();
+  __u32 abi = needle_sys_abi(task);
+  if (!((needle_sys_bits.abi[abi & 1][nr / 64] >> (nr % 64)) & 1)) {
+    return;
+  }
+  struct needle_sys_args* s =
+      bpf_task_storage_get(&needle_sys_args_map, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  if (!s) {
+    return;
+  }
+  needle_sys_fill(s, abi, regs, NULL);
+  if (!s->live || s->nr != nr) {
+    s->enter_ns = 0;   /* no enter hook saw this syscall */
+  }
+  s->nr = (__u32)nr;
+  s->abi = abi;
+  s->live = 0;
+  bpf_tail_call(ctx, &needle_sys_exit_progs, (abi & 1) * NEEDLE_SYS_NR_MAX + (__u32)nr);
+}
+
+/* Everything after the early test, at sys_exit on the tp rung (whose record has no pt_regs):
+ * hands over only a syscall whose arguments were saved at its own sys_enter (not one that was in
+ * flight when needle attached). */
 static __always_inline void needle_sys_exit_dispatch(void* ctx, __u64 nr) {
   struct needle_sys_args* s =
       bpf_task_storage_get(&needle_sys_args_map, bpf_get_current_task_btf(), 0, 0);
@@ -143,7 +183,7 @@ int BPF_PROG(needle_sys_exit_tp_btf, struct pt_regs* regs, long ret) {
   if (!needle_sys_claimed(nr)) {
     return 0;
   }
-  needle_sys_exit_dispatch(ctx, nr);
+  needle_sys_exit_save_dispatch(ctx, nr, regs);
   return 0;
 }
 
@@ -164,7 +204,7 @@ int BPF_PROG(needle_sys_exit_raw_tp, struct pt_regs* regs, long ret) {
   if (!needle_sys_claimed(nr)) {
     return 0;
   }
-  needle_sys_exit_dispatch(ctx, nr);
+  needle_sys_exit_save_dispatch(ctx, nr, regs);
   return 0;
 }
 

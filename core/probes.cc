@@ -458,6 +458,12 @@ ProbeManager::Attempt ProbeManager::try_load(Instance* inst, std::span<const uns
         continue;
       }
       bool enter = (p.flags & NEEDLE_PROG_SYSCALL_ENTER) != 0;
+      if (enter) {
+        if (std::string err = attach_dispatcher_enter(); !err.empty()) {
+          a.error = describe_error(*inst, "enter handler " + p.program + ": " + err);
+          return a;
+        }
+      }
       bpf_program* pr = bpf_object__find_program_by_name(o, p.program.c_str());
       if (!a.slots.put(enter ? sys_->enter_progs : sys_->exit_progs,
                        c.abi * kSysNrMax + c.nr, bpf_program__fd(pr))) {
@@ -623,6 +629,25 @@ void ProbeManager::add_source(Instance* inst, const Entry& entry, bool attach) {
   sources_.push_back(std::move(src));
 }
 
+std::string ProbeManager::attach_dispatcher_enter() {
+  if (!sys_ || sys_->enter_attached) {
+    return {};
+  }
+  const std::string name = "needle_sys_enter_" + sys_->rung;
+  bpf_program* pr = bpf_object__find_program_by_name(sys_->obj.get(), name.c_str());
+  LogCapture cap;
+  bpf_link* link = pr != nullptr ? bpf_program__attach(pr) : nullptr;
+  if (link == nullptr) {
+    int err = errno;
+    return "cannot attach the dispatcher's " + name + ": " + std::strerror(err) + "\n" +
+           last_lines(cap.text(), 5);
+  }
+  sys_->links.emplace_back(link);
+  sys_->enter_attached = true;
+  spdlog::info("the syscall dispatcher also runs sys_enter (a source has enter handlers)");
+  return {};
+}
+
 std::string ProbeManager::load_dispatcher(const std::string& rung, bool attach) {
   if (rung == "tp") {
     ensure_tracefs();
@@ -681,7 +706,12 @@ std::string ProbeManager::load_dispatcher(const std::string& rung, bool attach) 
   }
   d->bitmap.assign((1 + kSysAbis) * kSysWords, 0);
   if (attach) {
+    // On tp_btf and raw_tp the exit program reads the arguments from pt_regs itself, so every
+    // syscall on the host runs one program, not two; the tp rung's records have no pt_regs.
     for (const auto& name : names) {
+      if (name == names[0] && rung != "tp") {
+        continue;
+      }
       bpf_program* pr = bpf_object__find_program_by_name(o, name.c_str());
       LogCapture cap;
       bpf_link* link = bpf_program__attach(pr);
@@ -691,9 +721,11 @@ std::string ProbeManager::load_dispatcher(const std::string& rung, bool attach) 
       }
       d->links.emplace_back(link);
     }
+    d->enter_attached = rung == "tp";
   }
   sys_ = std::move(d);
-  spdlog::info("the syscall dispatcher runs on rung {}", rung);
+  spdlog::info("the syscall dispatcher runs on rung {} ({})", rung,
+               sys_->enter_attached ? "sys_enter and sys_exit" : "sys_exit only");
   metrics_.gauge("needle_hook_rung", {{"source", "needle"}, {"hook", "syscalls"}, {"rung", rung}},
                  "1 for the rung each hook runs on")
       ->store(1);

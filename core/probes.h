@@ -150,6 +150,7 @@ class ProbeManager {
     int exit_progs = -1;
     int args = -1;
     int bits = -1;            // the .bss map holding the bitmaps
+    bool enter_attached = false;   // sys_enter runs only on the tp rung or for enter handlers
     std::vector<uint64_t> bitmap;
     std::map<std::pair<uint32_t, uint32_t>, std::string> owners;   // (abi, nr) -> who
   };
@@ -160,6 +161,8 @@ class ProbeManager {
   void ensure_tracefs();
   /// Loads (and with attach, attaches) the dispatcher at `rung`; returns an error text or "".
   std::string load_dispatcher(const std::string& rung, bool attach);
+  /// Attaches the dispatcher's sys_enter program (once); returns an error text or "".
+  std::string attach_dispatcher_enter();
   /// Reads and checks the spec's syscall table; restricts the ladders of the syscall hooks to the
   /// dispatcher's rung, loading the dispatcher first if needed. Throws BpfError or ConfigError.
   std::vector<SyscallClaim> prepare_syscalls(Instance* inst, const Entry& entry,

@@ -1,11 +1,14 @@
 /* Kernel side of the Needle SDK: syscall handlers of the shared dispatcher. Include after
  * vmlinux.h, the libbpf headers and needle/bpf/needle.bpf.h.
  *
- * needle runs one dispatcher on the raw sys_enter/sys_exit tracepoints for all sources
- * (bpf/syscalls.bpf.c in needle's tree). Its first instructions test a bitmap of the syscalls
- * some source claimed and return; for a claimed one it saves the six argument registers of the
- * thread (per ABI: x86_64 di, si, dx, r10, r8, r9; ia32 bx, cx, dx, si, di, bp, zero-extended)
- * and tail-calls the owning source's handler. A source:
+ * needle runs one dispatcher on the raw sys_exit tracepoint for all sources (bpf/syscalls.bpf.c
+ * in needle's tree; on the tp rung, and when some source has enter handlers, on sys_enter too).
+ * Its first instructions test a bitmap of the syscalls some source claimed and return; for a
+ * claimed one it saves the six argument registers of the thread (per ABI: x86_64 di, si, dx, r10,
+ * r8, r9; ia32 bx, cx, dx, si, di, bp, zero-extended; read from pt_regs at sys_exit, where they
+ * still hold the arguments, or from the tp rung's sys_enter record) and tail-calls the owning
+ * source's handler. Syscalls that replace the registers (execve, rt_sigreturn) need an enter
+ * handler to see their arguments. A source:
  *
  *   - writes its handler with NEEDLE_SYS_EXIT_HANDLER(name) (or NEEDLE_SYS_ENTER_HANDLER), which
  *     defines one program per rung: name_tp_btf, name_raw_tp and name_tp;
@@ -25,10 +28,10 @@
 #define NEEDLE_SYS_ABI_COMPAT 1       /* = NEEDLE_SYSCALL_COMPAT: ia32 on x86_64 */
 #define NEEDLE_SYS_ABIS 2
 
-/* The arguments of the thread's current syscall, saved by the dispatcher at sys_enter. */
+/* The arguments of the thread's current syscall, saved by the dispatcher. */
 struct needle_sys_args {
   __u64 args[6];       /* in the syscall's own order; compat values zero-extended from 32 bits */
-  __u64 enter_ns;      /* bpf_ktime_get_boot_ns() at sys_enter */
+  __u64 enter_ns;      /* bpf_ktime_get_boot_ns() at sys_enter; 0 where no enter hook ran */
   __u32 nr;            /* the syscall's number in its ABI */
   __u32 abi;           /* NEEDLE_SYS_ABI_* */
   __u32 live;          /* 1 between sys_enter and the dispatcher's sys_exit */
