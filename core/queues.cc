@@ -28,8 +28,15 @@ Event* EventPool::acquire() {
 
 void EventPool::release(Event* ev) {
   ev->clear();
-  std::lock_guard<std::mutex> lock(mu_);
-  free_.push_back(ev);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.size() < kMaxFree) {
+      free_.push_back(ev);
+      return;
+    }
+    --allocated_;
+  }
+  delete ev;
 }
 
 bool EventQueue::push(Event* ev, bool defer) {

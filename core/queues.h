@@ -15,13 +15,16 @@
 
 namespace needle::core {
 
-/// Recycles events so that a warm pipeline allocates none. Any thread.
+/// Recycles events so that a warm pipeline allocates none. Any thread. At most kMaxFree
+/// released events are kept: a burst's worth beyond it is freed, so memory returns to the
+/// steady level after a storm.
 class EventPool {
  public:
   ~EventPool();
   Event* acquire();
   void release(Event* ev);
   size_t allocated() const { return allocated_; }
+  static constexpr size_t kMaxFree = 2048;
 
  private:
   std::mutex mu_;

@@ -180,5 +180,18 @@ TEST(EventPool, ReusesReleasedEvents) {
   pool.release(b);
 }
 
+TEST(EventPool, KeepsAtMostItsLimitOfFreeEventsAfterABurst) {
+  EventPool pool;
+  std::vector<Event*> burst;
+  for (size_t i = 0; i < EventPool::kMaxFree + 10; ++i) {
+    burst.push_back(pool.acquire());
+  }
+  EXPECT_EQ(pool.allocated(), EventPool::kMaxFree + 10);
+  for (Event* e : burst) {
+    pool.release(e);   // the last ten are freed, not kept
+  }
+  EXPECT_EQ(pool.allocated(), EventPool::kMaxFree);
+}
+
 }  // namespace
 }  // namespace needle::core
