@@ -102,17 +102,23 @@ static __always_inline void needle_sys_fill(struct needle_sys_args* s, __u32 abi
   }
 }
 
+/* The current thread's argument slot for claimed syscall `nr` of its ABI (*abi), created on first
+ * use; NULL when the ABI's exact bitmap does not claim it. */
+static __always_inline struct needle_sys_args* needle_sys_slot(__u64 nr, __u32* abi) {
+  struct task_struct* task = bpf_get_current_task_btf();
+  *abi = needle_sys_abi(task);
+  if (!((needle_sys_bits.abi[*abi & 1][nr / 64] >> (nr % 64)) & 1)) {
+    return NULL;
+  }
+  return bpf_task_storage_get(&needle_sys_args_map, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+}
+
 /* Everything after the early test, at sys_enter (the tp rung, or when some source has enter
  * handlers). */
 static __always_inline void needle_sys_enter_save(void* ctx, __u64 nr, struct pt_regs* regs,
                                                   const struct trace_event_raw_sys_enter* tp) {
-  struct task_struct* task = bpf_get_current_task_btf();
-  __u32 abi = needle_sys_abi(task);
-  if (!((needle_sys_bits.abi[abi & 1][nr / 64] >> (nr % 64)) & 1)) {
-    return;
-  }
-  struct needle_sys_args* s =
-      bpf_task_storage_get(&needle_sys_args_map, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  __u32 abi = 0;
+  struct needle_sys_args* s = needle_sys_slot(nr, &abi);
   if (!s) {
     return;
   }
@@ -121,7 +127,7 @@ static __always_inline void needle_sys_enter_save(void* ctx, __u64 nr, struct pt
   s->nr = (__u32)nr;
   s->abi = abi;
   s->live = 1;
-  bpf_tail_call(ctx, &needle_sys_enter_progs, abi * NEEDLE_SYS_NR_MAX + (__u32)nr);
+  bpf_tail_call(ctx, &needle_sys_enter_progs, (abi & 1) * NEEDLE_SYS_NR_MAX + (__u32)nr);
 }
 
 /* Everything after the early test, at sys_exit on the tp_btf and raw_tp rungs: the arguments
@@ -129,13 +135,8 @@ static __always_inline void needle_sys_enter_save(void* ctx, __u64 nr, struct pt
  * (one hook instead of two). */
 static __always_inline void needle_sys_exit_save_dispatch(void* ctx, __u64 nr,
                                                           struct pt_regs* regs) {
-  struct task_struct* task = bpf_get_current_task_btf();
-  __u32 abi = needle_sys_abi(task);
-  if (!((needle_sys_bits.abi[abi & 1][nr / 64] >> (nr % 64)) & 1)) {
-    return;
-  }
-  struct needle_sys_args* s =
-      bpf_task_storage_get(&needle_sys_args_map, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  __u32 abi = 0;
+  struct needle_sys_args* s = needle_sys_slot(nr, &abi);
   if (!s) {
     return;
   }
