@@ -7,7 +7,8 @@
 # readiness line.
 #
 #   tests/bench/storm.sh [BUILD_DIR] [OPENS] [EXECS] [WORKERS]
-#     (root; default build/release 1000000 50000 2; RING_KIB sets the ring's size)
+#     (root; default build/release 1000000 50000 2; RING_KIB sets the ring's size; OPENS or
+#     EXECS 0 leaves that half out)
 set -euo pipefail
 build=${1:-build/release}
 opens=${2:-1000000}
@@ -60,10 +61,19 @@ peak_anon=0 peak_file=0 peak_shmem=0
 ( while kill -0 "$pid" 2>/dev/null; do rss "$pid"; echo; sleep 0.05; done ) >"$dir/rss" &
 sampler=$!
 t_storm=$(date +%s.%N)
-"$load" open "$opens" "$dir/work" >"$dir/opens.out" &
-opener=$!
-"$storm" "$execs" "$workers" /bin/true >"$dir/storm.out"
-wait "$opener"
+opener=
+if ((opens > 0)); then
+  "$load" open "$opens" "$dir/work" >"$dir/opens.out" &
+  opener=$!
+else
+  echo "open 0 0 0 0 0 0" >"$dir/opens.out"   # an exec storm only
+fi
+if ((execs > 0)); then
+  "$storm" "$execs" "$workers" /bin/true >"$dir/storm.out"
+fi
+if [ -n "$opener" ]; then
+  wait "$opener"
+fi
 storm_secs=$(echo "$(date +%s.%N) - $t_storm" | bc -l)
 sleep 1   # let the last records drain (ring_flush_ms)
 kill "$sampler" 2>/dev/null || true
