@@ -4,11 +4,11 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <filesystem>
 #include <memory>
 
 #include "forward_client.h"
 #include "needle/plugin.h"
+#include "sink_config.h"
 
 namespace {
 
@@ -84,14 +84,10 @@ class ForwardSink final : public needle::Sink {
       if (!cfg.has(key)) {
         continue;
       }
-      std::string file = cfg.get_string(key);
       if (s.address.scheme != Scheme::kTls) {
         throw ConfigError(key, std::string(key) + " is for tls:// addresses only");
       }
-      std::error_code ec;
-      if (!std::filesystem::is_regular_file(file, ec)) {
-        throw ConfigError(key, file + ": no such file");
-      }
+      std::string file = needle::sinks::configured_file(cfg, key);
       (std::string(key) == "ca_file"     ? s.ca_file
        : std::string(key) == "cert_file" ? s.cert_file
                                          : s.key_file) = file;

@@ -4,59 +4,20 @@
 #include <cctype>
 #include <condition_variable>
 #include <ctime>
-#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <random>
 #include <sstream>
-#include <system_error>
 
 #include "client.h"
 #include "http_body.h"
 #include "needle/plugin.h"
+#include "sink_config.h"
 
 namespace {
 
 namespace nh = needle::http;
 using std::chrono::milliseconds;
-
-// Where a batch the core offers again after NEEDLE_RETRY resumes, so the requests that were
-// already accepted are not posted twice. The core re-offers the same batch; its size and first
-// and last events identify it.
-class BatchCursor {
- public:
-  size_t resume_at(std::span<const std::string_view> items) const {
-    if (done_ == 0 || items.size() != count_ || items.front() != first_ || items.back() != last_) {
-      return 0;
-    }
-    return done_;
-  }
-  void save(std::span<const std::string_view> items, size_t done) {
-    count_ = items.size();
-    done_ = done;
-    first_.assign(items.front());
-    last_.assign(items.back());
-  }
-  void clear() { done_ = 0; }
-
- private:
-  size_t count_ = 0;
-  size_t done_ = 0;
-  std::string first_;
-  std::string last_;
-};
-
-std::string existing_file(const needle::Config& cfg, const char* key) {
-  std::string path = cfg.get_string(key);
-  if (path.empty()) {
-    return path;
-  }
-  std::error_code ec;
-  if (std::filesystem::status(path, ec).type() == std::filesystem::file_type::not_found) {
-    throw needle::ConfigError(key, std::string(key) + " '" + path + "' does not exist");
-  }
-  return path;
-}
 
 class HttpSink final : public needle::Sink {
  public:
@@ -85,7 +46,7 @@ class HttpSink final : public needle::Sink {
       }
       headers_.push_back(*h);
     }
-    token_file_ = existing_file(cfg, "bearer_token_file");
+    token_file_ = needle::sinks::configured_file(cfg, "bearer_token_file");
     if (!token_file_.empty()) {
       for (const auto& [name, value] : headers_) {
         std::string lname = name;
@@ -99,9 +60,9 @@ class HttpSink final : public needle::Sink {
         }
       }
     }
-    tls_.ca_file = existing_file(cfg, "ca_file");
-    tls_.cert_file = existing_file(cfg, "cert_file");
-    tls_.key_file = existing_file(cfg, "key_file");
+    tls_.ca_file = needle::sinks::configured_file(cfg, "ca_file");
+    tls_.cert_file = needle::sinks::configured_file(cfg, "cert_file");
+    tls_.key_file = needle::sinks::configured_file(cfg, "key_file");
     if (!url_.tls) {
       for (const char* k : {"ca_file", "cert_file", "key_file"}) {
         if (!cfg.get_string(k).empty()) {
@@ -367,7 +328,7 @@ class HttpSink final : public needle::Sink {
   std::unique_ptr<nh::Client> client_;
   nh::Request req_;
   std::string body_;
-  BatchCursor cursor_;
+  needle::sinks::BatchCursor cursor_;
   std::mt19937_64 rng_{std::random_device{}()};
   unsigned failures_ = 0;
   bool down_ = false;

@@ -2,13 +2,13 @@
 // from the event type, the event id as Nats-Msg-Id (so a batch offered again is not stored
 // twice), every publish acked by the stream before the batch is acked to the core.
 #include <chrono>
-#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
 
 #include "nats_publisher.h"
 #include "needle/plugin.h"
+#include "sink_config.h"
 
 namespace {
 
@@ -98,11 +98,7 @@ class NatsSink final : public needle::Sink {
       if (!cfg.has(key)) {
         continue;
       }
-      std::string file = cfg.get_string(key);
-      std::error_code ec;
-      if (!std::filesystem::is_regular_file(file, ec)) {
-        throw ConfigError(key, file + ": no such file");
-      }
+      std::string file = needle::sinks::configured_file(cfg, key);
       std::string k = key;
       (k == "creds_file"  ? s.creds_file
        : k == "ca_file"   ? s.ca_file

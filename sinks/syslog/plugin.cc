@@ -3,56 +3,15 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <filesystem>
-#include <system_error>
 
 #include "needle/plugin.h"
+#include "sink_config.h"
 #include "syslog_format.h"
 #include "transport.h"
 
 namespace {
 
 namespace sl = needle::syslog;
-
-// Where a batch the core offers again after NEEDLE_RETRY resumes (datagrams go one by one, so
-// a failure mid-batch must not send the first ones twice). The core re-offers the same batch;
-// the first and last events identify it.
-class BatchCursor {
- public:
-  size_t resume_at(std::span<const std::string_view> items) const {
-    if (done_ == 0 || items.size() != count_ || items.front() != first_ || items.back() != last_) {
-      return 0;
-    }
-    return done_;
-  }
-  void save(std::span<const std::string_view> items, size_t done) {
-    count_ = items.size();
-    done_ = done;
-    first_.assign(items.front());
-    last_.assign(items.back());
-  }
-  void clear() { done_ = 0; }
-
- private:
-  size_t count_ = 0;
-  size_t done_ = 0;
-  std::string first_;
-  std::string last_;
-};
-
-// A file the sink reads later: a missing one is a configuration error now; one we may not see
-// (needle check as another user) is left for start() to report.
-void require_file(const needle::Config& cfg, const char* key, std::string& out) {
-  out = cfg.get_string(key);
-  if (out.empty()) {
-    return;
-  }
-  std::error_code ec;
-  auto st = std::filesystem::status(out, ec);
-  if (st.type() == std::filesystem::file_type::not_found) {
-    throw needle::ConfigError(key, std::string(key) + " '" + out + "' does not exist");
-  }
-}
 
 class SyslogSink final : public needle::Sink {
  public:
@@ -105,9 +64,9 @@ class SyslogSink final : public needle::Sink {
     }
     timeout_ = std::chrono::milliseconds(timeout);
 
-    require_file(cfg, "ca_file", tls_.ca_file);
-    require_file(cfg, "cert_file", tls_.cert_file);
-    require_file(cfg, "key_file", tls_.key_file);
+    tls_.ca_file = needle::sinks::configured_file(cfg, "ca_file");
+    tls_.cert_file = needle::sinks::configured_file(cfg, "cert_file");
+    tls_.key_file = needle::sinks::configured_file(cfg, "key_file");
     tls_.server_name = cfg.get_string("tls_server_name");
     if (addr_.transport != sl::Transport::kTls) {
       for (const char* k : {"ca_file", "cert_file", "key_file", "tls_server_name"}) {
@@ -278,7 +237,7 @@ class SyslogSink final : public needle::Sink {
   std::atomic<bool> stopping_{false};
   bool down_ = false;
   uint64_t failed_logged_ = 0;
-  BatchCursor cursor_;
+  needle::sinks::BatchCursor cursor_;
   std::string buf_;
   std::string msg_;
   uint32_t sent_ = 0;
