@@ -111,21 +111,6 @@ static __always_inline struct file_scratch* file_scratch(void) {
   return bpf_map_lookup_elem(&file_scratch_map, &zero);
 }
 
-/* The file behind `fd` in `task`'s table, or NULL. */
-static __always_inline struct file* file_from_fd(struct task_struct* task, int fd) {
-  if (fd < 0) {
-    return NULL;
-  }
-  struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
-  if (!fdt || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds)) {
-    return NULL;
-  }
-  struct file** fds = BPF_CORE_READ(fdt, fd);
-  struct file* file = NULL;
-  bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
-  return file;
-}
-
 /* ---- paths ------------------------------------------------------------------------------ */
 
 /* Where a path comes from. */
@@ -171,7 +156,7 @@ static __always_inline __u32 file_build(char* out, const struct file_src* src,
         pos = needle_path_of(&fs->pwd, out, ps, &pflags);
       }
     } else {
-      pos = needle_file_path(file_from_fd(task, src->dirfd), out, ps, &pflags);
+      pos = needle_file_path(needle_file_from_fd(task, src->dirfd), out, ps, &pflags);
     }
     *truncated = pflags != 0;
     if (first == 0) {
@@ -447,7 +432,7 @@ NEEDLE_SYS_EXIT_HANDLER(file_open_exit) {
       mode = (__u32)how.mode;
     }
   }
-  struct file* file = file_from_fd(bpf_get_current_task_btf(), (int)ret);
+  struct file* file = needle_file_from_fd(bpf_get_current_task_btf(), (int)ret);
   return file_open_done(file, flags, mode, (__u16)nr, (__u8)sys->abi, FILE_ROUTE_SYSCALL);
 }
 
@@ -518,7 +503,7 @@ NEEDLE_SYS_EXIT_HANDLER(file_chmod_exit) {
     path = user_src(FILE_AT_FDCWD, sys, 0);
     op.mode = sys->args[1];
   } else if (nr == (native ? FILE_NR64_FCHMOD : FILE_NR32_FCHMOD)) {
-    struct file* file = file_from_fd(bpf_get_current_task_btf(), NEEDLE_SYS_INT(sys, 0));
+    struct file* file = needle_file_from_fd(bpf_get_current_task_btf(), NEEDLE_SYS_INT(sys, 0));
     struct file_src f = {.file = file};
     path = f;
     op.mode = sys->args[1];
@@ -545,7 +530,7 @@ NEEDLE_SYS_EXIT_HANDLER(file_chown_exit) {
   int id_arg = 1;
   if (native ? (nr == FILE_NR64_FCHOWN)
              : (nr == FILE_NR32_FCHOWN || nr == FILE_NR32_FCHOWN16)) {
-    struct file* file = file_from_fd(bpf_get_current_task_btf(), NEEDLE_SYS_INT(sys, 0));
+    struct file* file = needle_file_from_fd(bpf_get_current_task_btf(), NEEDLE_SYS_INT(sys, 0));
     struct file_src f = {.file = file};
     path = f;
     op.inode_of = file;
@@ -690,7 +675,7 @@ static __always_inline int file_uring_complete(struct io_kiocb* req, int res) {
     }
     __u32 flags = (__u32)BPF_CORE_READ(open, how.flags);
     __u32 mode = (__u32)BPF_CORE_READ(open, how.mode);
-    struct file* file = file_from_fd(bpf_get_current_task_btf(), res);
+    struct file* file = needle_file_from_fd(bpf_get_current_task_btf(), res);
     return file_open_done(file, flags, mode, opcode, 0, FILE_ROUTE_IO_URING);
   }
   if (opcode != FILE_IORING_OP_RENAMEAT && opcode != FILE_IORING_OP_UNLINKAT &&

@@ -23,20 +23,6 @@ NEEDLE_CONFIG(__u32, ptrace_all, 0);
 
 #define IPC_PID_FS_MAGIC 0x50494446   /* pidfs (6.9+): the struct pid is the inode's i_private */
 
-static __always_inline struct file* ipc_file_from_fd(struct task_struct* task, int fd) {
-  if (fd < 0) {
-    return NULL;
-  }
-  struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
-  if (!fdt || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds)) {
-    return NULL;
-  }
-  struct file** fds = BPF_CORE_READ(fdt, fd);
-  struct file* file = NULL;
-  bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
-  return file;
-}
-
 /* The caller's tgid / tid as its own pid namespace numbers them (what its arguments mean). */
 static __always_inline __s32 ipc_vnr(struct pid* pid) {
   unsigned int level = BPF_CORE_READ(pid, level);
@@ -147,7 +133,7 @@ NEEDLE_SYS_EXIT_HANDLER(ipc_memfd_exit) {
   if (ret < 0 || needle_current_filtered()) {
     return 0;
   }
-  struct file* file = ipc_file_from_fd(bpf_get_current_task_btf(), (int)ret);
+  struct file* file = needle_file_from_fd(bpf_get_current_task_btf(), (int)ret);
   if (!file) {
     return 0;
   }
@@ -172,7 +158,7 @@ NEEDLE_SYS_EXIT_HANDLER(ipc_memfd_exit) {
 
 /* The global tgid of the process behind a pidfd (pidfs inode, or private_data before 6.9). */
 static __always_inline __s32 ipc_pidfd_tgid(int fd) {
-  struct file* file = ipc_file_from_fd(bpf_get_current_task_btf(), fd);
+  struct file* file = needle_file_from_fd(bpf_get_current_task_btf(), fd);
   if (!file) {
     return 0;
   }

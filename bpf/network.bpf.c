@@ -25,20 +25,6 @@ _Static_assert(sizeof(struct net_record) == NET_RECORD_SIZE, "net_record layout"
 #define NET_EINPROGRESS 115
 #define NET_SOCKFS_MAGIC 0x534F434B
 
-static __always_inline struct file* net_file_from_fd(struct task_struct* task, int fd) {
-  if (fd < 0) {
-    return NULL;
-  }
-  struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
-  if (!fdt || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds)) {
-    return NULL;
-  }
-  struct file** fds = BPF_CORE_READ(fdt, fd);
-  struct file* file = NULL;
-  bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
-  return file;
-}
-
 /* The sock behind a socket file, or NULL for any other file. */
 static __always_inline struct sock* net_sock_of(struct file* file) {
   if (!file || BPF_CORE_READ(file, f_inode, i_sb, s_magic) != NET_SOCKFS_MAGIC) {
@@ -95,7 +81,7 @@ static __always_inline int net_emit(struct sock* sk, __u16 kind, __u32 flags, __
 
 static __always_inline int net_emit_fd(int fd, __u16 kind, __u32 flags, __u16 syscall, __u8 abi,
                                        __u8 route) {
-  struct file* file = net_file_from_fd(bpf_get_current_task_btf(), fd);
+  struct file* file = needle_file_from_fd(bpf_get_current_task_btf(), fd);
   return net_emit(net_sock_of(file), kind, flags, syscall, abi, route);
 }
 

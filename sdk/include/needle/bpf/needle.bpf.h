@@ -95,6 +95,22 @@ static __always_inline int needle_task_filtered(struct task_struct* task) {
   return 0;
 }
 
+/* The file behind `fd` in `task`'s table (what the kernel resolved for a returned or passed fd,
+ * not the caller's pointer), or NULL. */
+static __always_inline struct file* needle_file_from_fd(struct task_struct* task, int fd) {
+  if (fd < 0) {
+    return NULL;
+  }
+  struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
+  if (!fdt || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds)) {
+    return NULL;
+  }
+  struct file** fds = BPF_CORE_READ(fdt, fd);
+  struct file* file = NULL;
+  bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+  return file;
+}
+
 static __always_inline int needle_current_filtered(void) {
   return needle_task_filtered((struct task_struct*)bpf_get_current_task_btf());
 }
