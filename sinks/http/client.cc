@@ -13,6 +13,7 @@
 #include <boost/beast/ssl.hpp>
 #include <optional>
 
+#include "blocking_io.h"
 #include "tls_client.h"
 
 namespace needle::http {
@@ -28,16 +29,14 @@ constexpr size_t kMaxResponseBody = 1 << 20;
 constexpr size_t kLoggedBody = 200;
 }  // namespace
 
-struct Client::Impl {
+struct Client::Impl : sinks::BlockingIo {
   Url url;
   TlsOptions tls;
   std::chrono::milliseconds timeout;
-  asio::io_context ioc;
   std::optional<asio::ssl::context> ssl_ctx;
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> secure;
   beast::flat_buffer buffer;
-  std::atomic<bool> interrupted{false};
   uint64_t requests_on_connection = 0;
 
   Impl(Url u, TlsOptions t, std::chrono::milliseconds to)
@@ -68,26 +67,11 @@ struct Client::Impl {
   // Runs until the operation sets `done`. tcp_stream's own timers bound connect, read and
   // write; this deadline bounds the rest (name resolution) and ends everything on interrupt.
   bool run(const bool& done) {
-    ioc.restart();
-    auto deadline = std::chrono::steady_clock::now() + timeout + std::chrono::milliseconds(100);
-    while (!done && !interrupted.load()) {
-      if (ioc.run_one_until(deadline) == 0) {
-        break;
-      }
-    }
-    if (!done) {
-      shut();
-      ioc.restart();
-      ioc.run();
-      return false;
-    }
-    return true;
+    return BlockingIo::run(done, timeout + std::chrono::milliseconds(100), [this] { shut(); });
   }
 
   Error fail(const std::string& what) const { return make_error(url.text + ": " + what); }
-  Error fail_run(const char* what) const {
-    return fail(std::string(interrupted.load() ? "interrupted" : "timed out") + " while " + what);
-  }
+  Error fail_run(const std::string& what) const { return fail(run_failure(what)); }
 
   bool peer_closed() {
     beast::tcp_stream* t = lowest();
@@ -108,24 +92,11 @@ struct Client::Impl {
     if (interrupted.load()) {
       return fail("interrupted");
     }
-    tcp::resolver resolver(ioc);
-    error_code ec;
     tcp::resolver::results_type results;
-    bool done = false;
-    resolver.async_resolve(url.host, std::to_string(url.port),
-                           [&](const error_code& e, tcp::resolver::results_type r) {
-                             ec = e;
-                             results = std::move(r);
-                             done = true;
-                           });
-    if (!run(done)) {
-      resolver.cancel();
-      ioc.restart();
-      ioc.run();
-      return fail_run(("resolving " + url.host).c_str());
-    }
-    if (ec) {
-      return fail("cannot resolve " + url.host + ": " + ec.message());
+    std::string error;
+    if (!resolve(url.host, url.port, timeout + std::chrono::milliseconds(100), [this] { shut(); },
+                 results, error)) {
+      return fail(error);
     }
     if (url.tls) {
       secure = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ioc, *ssl_ctx);
@@ -134,7 +105,8 @@ struct Client::Impl {
     }
     beast::tcp_stream& t = *lowest();
     t.expires_after(timeout);
-    done = false;
+    error_code ec;
+    bool done = false;
     t.async_connect(results, [&](const error_code& e, const tcp::endpoint&) {
       ec = e;
       done = true;

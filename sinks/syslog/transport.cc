@@ -13,6 +13,7 @@
 #include <boost/asio/write.hpp>
 #include <optional>
 
+#include "blocking_io.h"
 #include "tls_client.h"
 
 namespace needle::syslog {
@@ -22,17 +23,15 @@ using tcp = asio::ip::tcp;
 using udp = asio::ip::udp;
 using boost::system::error_code;
 
-struct Connection::Impl {
+struct Connection::Impl : sinks::BlockingIo {
   Address addr;
   TlsOptions tls;
   std::chrono::milliseconds timeout;
-  asio::io_context ioc;
   std::optional<asio::ssl::context> ssl_ctx;
   std::unique_ptr<tcp::socket> tcp_sock;
   std::unique_ptr<asio::ssl::stream<tcp::socket>> tls_sock;
   std::unique_ptr<udp::socket> udp_sock;
   std::unique_ptr<asio::local::datagram_protocol::socket> unix_sock;
-  std::atomic<bool> interrupted{false};
 
   Impl(Address a, TlsOptions t, std::chrono::milliseconds to)
       : addr(std::move(a)), tls(std::move(t)), timeout(to) {}
@@ -64,29 +63,12 @@ struct Connection::Impl {
 
   // Runs the queued operation until it sets `done` or the timeout passes; on timeout the
   // sockets are closed so the operation ends. False on timeout or interrupt.
-  bool run(const bool& done) {
-    ioc.restart();
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!done && !interrupted.load()) {
-      if (ioc.run_one_until(deadline) == 0) {
-        break;
-      }
-    }
-    if (!done) {
-      shut();
-      ioc.restart();
-      ioc.run();  // the aborted handlers
-      return false;
-    }
-    return true;
-  }
+  bool run(const bool& done) { return BlockingIo::run(done, timeout, [this] { shut(); }); }
 
   Error fail(const std::string& what) const {
     return make_error("syslog " + addr.text + ": " + what);
   }
-  Error fail_run(const char* what) const {
-    return fail(std::string(interrupted.load() ? "interrupted" : "timed out") + " while " + what);
-  }
+  Error fail_run(const std::string& what) const { return fail(run_failure(what)); }
 
   int stream_fd() const {
     if (tcp_sock && tcp_sock->is_open()) {
@@ -99,24 +81,10 @@ struct Connection::Impl {
   }
 
   Result<tcp::resolver::results_type> resolve() {
-    tcp::resolver resolver(ioc);
-    error_code ec;
     tcp::resolver::results_type results;
-    bool done = false;
-    resolver.async_resolve(addr.host, std::to_string(addr.port),
-                           [&](const error_code& e, tcp::resolver::results_type r) {
-                             ec = e;
-                             results = std::move(r);
-                             done = true;
-                           });
-    if (!run(done)) {
-      resolver.cancel();
-      ioc.restart();
-      ioc.run();
-      return fail_run(("resolving " + addr.host).c_str());
-    }
-    if (ec) {
-      return fail("cannot resolve " + addr.host + ": " + ec.message());
+    std::string error;
+    if (!BlockingIo::resolve(addr.host, addr.port, timeout, [this] { shut(); }, results, error)) {
+      return fail(error);
     }
     return results;
   }
