@@ -13,23 +13,18 @@ NEEDLE_BPF_OBJECT(container)
 namespace needle::container {
 namespace {
 
-constexpr needle_bpf_program program(const char* name, const char* hook, const char* rung,
-                                     uint32_t required) {
-  return needle_bpf_program{sizeof(needle_bpf_program), 0, name, hook, rung, required, 0};
-}
-
 // Each hook's rungs, best first (program names as in bpf/container.bpf.c). Without `emptied`
 // a container's exit is reported when its cgroup is removed.
 constexpr needle_bpf_program kPrograms[] = {
-    program("container_mkdir_tp_btf", "mkdir", "tp_btf", 1),
-    program("container_mkdir_raw_tp", "mkdir", "raw_tp", 1),
-    program("container_mkdir_tp", "mkdir", "tp", 1),
-    program("container_rmdir_tp_btf", "rmdir", "tp_btf", 1),
-    program("container_rmdir_raw_tp", "rmdir", "raw_tp", 1),
-    program("container_rmdir_tp", "rmdir", "tp", 1),
-    program("container_emptied_tp_btf", "emptied", "tp_btf", 0),
-    program("container_emptied_raw_tp", "emptied", "raw_tp", 0),
-    program("container_emptied_tp", "emptied", "tp", 0),
+    hook_program("container_mkdir_tp_btf", "mkdir", "tp_btf", 1),
+    hook_program("container_mkdir_raw_tp", "mkdir", "raw_tp", 1),
+    hook_program("container_mkdir_tp", "mkdir", "tp", 1),
+    hook_program("container_rmdir_tp_btf", "rmdir", "tp_btf", 1),
+    hook_program("container_rmdir_raw_tp", "rmdir", "raw_tp", 1),
+    hook_program("container_rmdir_tp", "rmdir", "tp", 1),
+    hook_program("container_emptied_tp_btf", "emptied", "tp_btf", 0),
+    hook_program("container_emptied_raw_tp", "emptied", "raw_tp", 0),
+    hook_program("container_emptied_tp", "emptied", "tp", 0),
 };
 
 }  // namespace

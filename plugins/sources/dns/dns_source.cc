@@ -11,22 +11,16 @@ NEEDLE_BPF_OBJECT(dns)
 namespace needle::dns {
 namespace {
 
-constexpr needle_bpf_program program(const char* name, const char* hook, const char* rung,
-                                     uint32_t required) {
-  return needle_bpf_program{
-      sizeof(needle_bpf_program), NEEDLE_PROG_CGROUP, name, hook, rung, required, 0};
-}
-
 // Program names as in bpf/dns.bpf.c. Every program attaches to the cgroup2 root. The packet
 // hooks are required; the owner hooks are optional (without them events carry no process).
 constexpr needle_bpf_program kPrograms[] = {
-    program("dns_egress", "egress", "cgroup_skb", 1),
-    program("dns_ingress", "ingress", "cgroup_skb", 1),
-    program("dns_connect4", "connect4", "cgroup_sock_addr", 0),
-    program("dns_connect6", "connect6", "cgroup_sock_addr", 0),
-    program("dns_sendmsg4", "sendmsg4", "cgroup_sock_addr", 0),
-    program("dns_sendmsg6", "sendmsg6", "cgroup_sock_addr", 0),
-    program("dns_sock_release", "release", "cgroup_sock", 0),
+    hook_program("dns_egress", "egress", "cgroup_skb", 1, NEEDLE_PROG_CGROUP),
+    hook_program("dns_ingress", "ingress", "cgroup_skb", 1, NEEDLE_PROG_CGROUP),
+    hook_program("dns_connect4", "connect4", "cgroup_sock_addr", 0, NEEDLE_PROG_CGROUP),
+    hook_program("dns_connect6", "connect6", "cgroup_sock_addr", 0, NEEDLE_PROG_CGROUP),
+    hook_program("dns_sendmsg4", "sendmsg4", "cgroup_sock_addr", 0, NEEDLE_PROG_CGROUP),
+    hook_program("dns_sendmsg6", "sendmsg6", "cgroup_sock_addr", 0, NEEDLE_PROG_CGROUP),
+    hook_program("dns_sock_release", "release", "cgroup_sock", 0, NEEDLE_PROG_CGROUP),
 };
 
 }  // namespace

@@ -11,51 +11,35 @@ NEEDLE_BPF_OBJECT(ipc)
 namespace needle::ipc {
 namespace {
 
-constexpr needle_bpf_program program(const char* name, const char* hook, const char* rung) {
-  return needle_bpf_program{
-      sizeof(needle_bpf_program), NEEDLE_PROG_SYSCALL, name, hook, rung, 1, 0};
-}
-
-#define IPC_SYSCALL_HOOK(handler, hook)                                                   \
-  program(handler "_tp_btf", hook, "tp_btf"), program(handler "_raw_tp", hook, "raw_tp"), \
-      program(handler "_tp", hook, "tp")
-
 // Every hook is an exit handler of the shared dispatcher (program names as in bpf/ipc.bpf.c).
 constexpr needle_bpf_program kPrograms[] = {
-    IPC_SYSCALL_HOOK("ipc_ptrace_exit", "ptrace"),
-    IPC_SYSCALL_HOOK("ipc_process_vm_exit", "process_vm"),
-    IPC_SYSCALL_HOOK("ipc_memfd_exit", "memfd_create"),
-    IPC_SYSCALL_HOOK("ipc_signal_exit", "signal"),
+    NEEDLE_SYSCALL_HOOK("ipc_ptrace_exit", "ptrace"),
+    NEEDLE_SYSCALL_HOOK("ipc_process_vm_exit", "process_vm"),
+    NEEDLE_SYSCALL_HOOK("ipc_memfd_exit", "memfd_create"),
+    NEEDLE_SYSCALL_HOOK("ipc_signal_exit", "signal"),
 };
 
-constexpr needle_syscall native(uint32_t nr, const char* hook) {
-  return needle_syscall{sizeof(needle_syscall), NEEDLE_SYSCALL_NATIVE, nr, 0, hook};
-}
-constexpr needle_syscall compat(uint32_t nr, const char* hook) {
-  return needle_syscall{sizeof(needle_syscall), NEEDLE_SYSCALL_COMPAT, nr, 0, hook};
-}
-
 constexpr needle_syscall kSyscalls[] = {
-    native(IPC_NR64_PTRACE, "ptrace"),
-    native(IPC_NR64_PROCESS_VM_READV, "process_vm"),
-    native(IPC_NR64_PROCESS_VM_WRITEV, "process_vm"),
-    native(IPC_NR64_MEMFD_CREATE, "memfd_create"),
-    native(IPC_NR64_KILL, "signal"),
-    native(IPC_NR64_TKILL, "signal"),
-    native(IPC_NR64_TGKILL, "signal"),
-    native(IPC_NR64_RT_SIGQUEUEINFO, "signal"),
-    native(IPC_NR64_RT_TGSIGQUEUEINFO, "signal"),
-    native(IPC_NR64_PIDFD_SEND_SIGNAL, "signal"),
-    compat(IPC_NR32_PTRACE, "ptrace"),
-    compat(IPC_NR32_PROCESS_VM_READV, "process_vm"),
-    compat(IPC_NR32_PROCESS_VM_WRITEV, "process_vm"),
-    compat(IPC_NR32_MEMFD_CREATE, "memfd_create"),
-    compat(IPC_NR32_KILL, "signal"),
-    compat(IPC_NR32_TKILL, "signal"),
-    compat(IPC_NR32_TGKILL, "signal"),
-    compat(IPC_NR32_RT_SIGQUEUEINFO, "signal"),
-    compat(IPC_NR32_RT_TGSIGQUEUEINFO, "signal"),
-    compat(IPC_NR32_PIDFD_SEND_SIGNAL, "signal"),
+    native_syscall(IPC_NR64_PTRACE, "ptrace"),
+    native_syscall(IPC_NR64_PROCESS_VM_READV, "process_vm"),
+    native_syscall(IPC_NR64_PROCESS_VM_WRITEV, "process_vm"),
+    native_syscall(IPC_NR64_MEMFD_CREATE, "memfd_create"),
+    native_syscall(IPC_NR64_KILL, "signal"),
+    native_syscall(IPC_NR64_TKILL, "signal"),
+    native_syscall(IPC_NR64_TGKILL, "signal"),
+    native_syscall(IPC_NR64_RT_SIGQUEUEINFO, "signal"),
+    native_syscall(IPC_NR64_RT_TGSIGQUEUEINFO, "signal"),
+    native_syscall(IPC_NR64_PIDFD_SEND_SIGNAL, "signal"),
+    compat_syscall(IPC_NR32_PTRACE, "ptrace"),
+    compat_syscall(IPC_NR32_PROCESS_VM_READV, "process_vm"),
+    compat_syscall(IPC_NR32_PROCESS_VM_WRITEV, "process_vm"),
+    compat_syscall(IPC_NR32_MEMFD_CREATE, "memfd_create"),
+    compat_syscall(IPC_NR32_KILL, "signal"),
+    compat_syscall(IPC_NR32_TKILL, "signal"),
+    compat_syscall(IPC_NR32_TGKILL, "signal"),
+    compat_syscall(IPC_NR32_RT_SIGQUEUEINFO, "signal"),
+    compat_syscall(IPC_NR32_RT_TGSIGQUEUEINFO, "signal"),
+    compat_syscall(IPC_NR32_PIDFD_SEND_SIGNAL, "signal"),
 };
 
 }  // namespace

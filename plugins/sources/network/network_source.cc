@@ -11,40 +11,26 @@ NEEDLE_BPF_OBJECT(network)
 namespace needle::network {
 namespace {
 
-constexpr needle_bpf_program program(const char* name, const char* hook, const char* rung,
-                                     uint32_t required, uint32_t flags) {
-  return needle_bpf_program{sizeof(needle_bpf_program), flags, name, hook, rung, required, 0};
-}
-
-#define NET_SYSCALL_HOOK(handler, hook)                                   \
-  program(handler "_tp_btf", hook, "tp_btf", 1, NEEDLE_PROG_SYSCALL),     \
-      program(handler "_raw_tp", hook, "raw_tp", 1, NEEDLE_PROG_SYSCALL), \
-      program(handler "_tp", hook, "tp", 1, NEEDLE_PROG_SYSCALL)
-
 // Program names as in bpf/network.bpf.c; io_uring is optional.
 constexpr needle_bpf_program kPrograms[] = {
-    NET_SYSCALL_HOOK("net_connect_exit", "connect"),
-    NET_SYSCALL_HOOK("net_accept_exit", "accept"),
-    NET_SYSCALL_HOOK("net_listen_exit", "listen"),
-    NET_SYSCALL_HOOK("net_socketcall_exit", "socketcall"),
-    program("net_uring_complete_tp_btf", "io_uring", "tp_btf", 0, 0),
-    program("net_uring_complete_raw_tp", "io_uring", "raw_tp", 0, 0),
-    program("net_uring_complete_tp", "io_uring", "tp", 0, 0),
+    NEEDLE_SYSCALL_HOOK("net_connect_exit", "connect"),
+    NEEDLE_SYSCALL_HOOK("net_accept_exit", "accept"),
+    NEEDLE_SYSCALL_HOOK("net_listen_exit", "listen"),
+    NEEDLE_SYSCALL_HOOK("net_socketcall_exit", "socketcall"),
+    hook_program("net_uring_complete_tp_btf", "io_uring", "tp_btf", 0, 0),
+    hook_program("net_uring_complete_raw_tp", "io_uring", "raw_tp", 0, 0),
+    hook_program("net_uring_complete_tp", "io_uring", "tp", 0, 0),
 };
 
-constexpr needle_syscall sc(uint32_t abi, uint32_t nr, const char* hook) {
-  return needle_syscall{sizeof(needle_syscall), abi, nr, 0, hook};
-}
-
 constexpr needle_syscall kSyscalls[] = {
-    sc(NEEDLE_SYSCALL_NATIVE, NET_NR64_CONNECT, "connect"),
-    sc(NEEDLE_SYSCALL_NATIVE, NET_NR64_ACCEPT, "accept"),
-    sc(NEEDLE_SYSCALL_NATIVE, NET_NR64_ACCEPT4, "accept"),
-    sc(NEEDLE_SYSCALL_NATIVE, NET_NR64_LISTEN, "listen"),
-    sc(NEEDLE_SYSCALL_COMPAT, NET_NR32_CONNECT, "connect"),
-    sc(NEEDLE_SYSCALL_COMPAT, NET_NR32_ACCEPT4, "accept"),
-    sc(NEEDLE_SYSCALL_COMPAT, NET_NR32_LISTEN, "listen"),
-    sc(NEEDLE_SYSCALL_COMPAT, NET_NR32_SOCKETCALL, "socketcall"),
+    native_syscall(NET_NR64_CONNECT, "connect"),
+    native_syscall(NET_NR64_ACCEPT, "accept"),
+    native_syscall(NET_NR64_ACCEPT4, "accept"),
+    native_syscall(NET_NR64_LISTEN, "listen"),
+    compat_syscall(NET_NR32_CONNECT, "connect"),
+    compat_syscall(NET_NR32_ACCEPT4, "accept"),
+    compat_syscall(NET_NR32_LISTEN, "listen"),
+    compat_syscall(NET_NR32_SOCKETCALL, "socketcall"),
 };
 
 }  // namespace

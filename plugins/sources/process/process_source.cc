@@ -15,24 +15,19 @@ static_assert(needle::process::ProcessOptions::kMaxArgBytesLimit == PROCESS_ARGS
 namespace needle::process {
 namespace {
 
-constexpr needle_bpf_program program(const char* name, const char* hook, const char* rung,
-                                     uint32_t required, uint32_t flags = 0) {
-  return needle_bpf_program{sizeof(needle_bpf_program), flags, name, hook, rung, required, 0};
-}
-
 // Each hook's rungs, best first (program names as in bpf/process.bpf.c).
 constexpr needle_bpf_program kPrograms[] = {
-    program("process_exec_tp_btf", "exec", "tp_btf", 1),
-    program("process_exec_raw_tp", "exec", "raw_tp", 1),
-    program("process_exec_tp", "exec", "tp", 1),
-    program("process_fork_tp_btf", "fork", "tp_btf", 1),
-    program("process_fork_raw_tp", "fork", "raw_tp", 1),
-    program("process_fork_tp", "fork", "tp", 1),
-    program("process_exit_tp_btf", "exit", "tp_btf", 1),
-    program("process_exit_raw_tp", "exit", "raw_tp", 1),
-    program("process_exit_tp", "exit", "tp", 1),
-    program("process_snapshot_iter_s", "snapshot", "iter.s", 0, NEEDLE_PROG_ITER),
-    program("process_snapshot_iter", "snapshot", "iter", 0, NEEDLE_PROG_ITER),
+    hook_program("process_exec_tp_btf", "exec", "tp_btf", 1),
+    hook_program("process_exec_raw_tp", "exec", "raw_tp", 1),
+    hook_program("process_exec_tp", "exec", "tp", 1),
+    hook_program("process_fork_tp_btf", "fork", "tp_btf", 1),
+    hook_program("process_fork_raw_tp", "fork", "raw_tp", 1),
+    hook_program("process_fork_tp", "fork", "tp", 1),
+    hook_program("process_exit_tp_btf", "exit", "tp_btf", 1),
+    hook_program("process_exit_raw_tp", "exit", "raw_tp", 1),
+    hook_program("process_exit_tp", "exit", "tp", 1),
+    hook_program("process_snapshot_iter_s", "snapshot", "iter.s", 0, NEEDLE_PROG_ITER),
+    hook_program("process_snapshot_iter", "snapshot", "iter", 0, NEEDLE_PROG_ITER),
 };
 
 }  // namespace

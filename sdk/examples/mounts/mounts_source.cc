@@ -19,16 +19,12 @@ static_assert(offsetof(mount_record, ret) == NEEDLE_RECORD_HEADER_SIZE, "mount_r
 
 namespace {
 
-constexpr needle_bpf_program program(const char* name, const char* hook, const char* rung) {
-  return needle_bpf_program{sizeof(needle_bpf_program), 0, name, hook, rung, /*required=*/1, 0};
-}
-
 // Two hooks with one rung each; the entry and exit programs of a hook form that rung together.
 constexpr needle_bpf_program kPrograms[] = {
-    program("mounts_mount_enter_tp", "mount", "tp"),
-    program("mounts_mount_exit_tp", "mount", "tp"),
-    program("mounts_umount_enter_tp", "umount", "tp"),
-    program("mounts_umount_exit_tp", "umount", "tp"),
+    needle::hook_program("mounts_mount_enter_tp", "mount", "tp"),
+    needle::hook_program("mounts_mount_exit_tp", "mount", "tp"),
+    needle::hook_program("mounts_umount_enter_tp", "umount", "tp"),
+    needle::hook_program("mounts_umount_exit_tp", "umount", "tp"),
 };
 
 constexpr needle_config_key kKeys[] = {

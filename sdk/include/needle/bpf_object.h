@@ -3,7 +3,10 @@
 #define NEEDLE_BPF_OBJECT_H
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
+
+#include "needle/abi.h"
 
 /// Declares the embedded object `name` and defines `needle_bpf_<name>_bytes()`, returning its
 /// bytes (valid for the life of the library).
@@ -14,5 +17,32 @@
     return {needle_bpf_##name,                                                        \
             static_cast<std::size_t>(needle_bpf_##name##_end - needle_bpf_##name)}; \
   }
+
+namespace needle {
+
+/// One rung of one hook in a source's program table (needle_bpf_program with its size set).
+/// `required`: the hook fails on this rung if the program does not load and attach.
+constexpr needle_bpf_program hook_program(const char* name, const char* hook, const char* rung,
+                                         uint32_t required = 1, uint32_t flags = 0) {
+  return needle_bpf_program{sizeof(needle_bpf_program), flags, name, hook, rung, required, 0};
+}
+
+/// A syscall that `hook`'s NEEDLE_PROG_SYSCALL programs handle, in the native (x86_64) or the
+/// compat (ia32) ABI, for the spec's `syscalls` table.
+constexpr needle_syscall native_syscall(uint32_t nr, const char* hook) {
+  return needle_syscall{sizeof(needle_syscall), NEEDLE_SYSCALL_NATIVE, nr, 0, hook};
+}
+constexpr needle_syscall compat_syscall(uint32_t nr, const char* hook) {
+  return needle_syscall{sizeof(needle_syscall), NEEDLE_SYSCALL_COMPAT, nr, 0, hook};
+}
+
+}  // namespace needle
+
+/// The three rungs of an exit handler written with NEEDLE_SYS_EXIT_HANDLER(handler) (kernel
+/// side: needle/bpf/syscalls.h), as entries of a program table under `hook`.
+#define NEEDLE_SYSCALL_HOOK(handler, hook)                                                 \
+  ::needle::hook_program(handler "_tp_btf", hook, "tp_btf", 1, NEEDLE_PROG_SYSCALL),        \
+      ::needle::hook_program(handler "_raw_tp", hook, "raw_tp", 1, NEEDLE_PROG_SYSCALL),    \
+      ::needle::hook_program(handler "_tp", hook, "tp", 1, NEEDLE_PROG_SYSCALL)
 
 #endif  // NEEDLE_BPF_OBJECT_H
