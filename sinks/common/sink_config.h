@@ -1,9 +1,11 @@
 // Pieces of a network sink's plugin that every sink needs the same: the files its configuration
-// names, and resuming a batch the core offers again after NEEDLE_RETRY.
+// names, resuming a batch the core offers again after NEEDLE_RETRY, and reporting retries.
 #ifndef NEEDLE_SINKS_SINK_CONFIG_H
 #define NEEDLE_SINKS_SINK_CONFIG_H
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <span>
 #include <string>
@@ -57,6 +59,37 @@ class BatchCursor {
   size_t done_ = 0;
   std::string first_;
   std::string last_;
+};
+
+/// What a sink says about failed deliveries: a warning when a write fails (then at most every
+/// 5 s while it keeps failing), the error for the metrics, NEEDLE_RETRY so the core offers the
+/// batch again, and one line when delivery resumes.
+class RetryReport {
+ public:
+  /// A write succeeded; `peer` names where delivery resumed.
+  void succeeded(const Host& host, const std::string& peer) {
+    if (failures_ > 0) {
+      host.info("delivery to " + peer + " resumed after " + std::to_string(failures_) +
+                " failed attempts");
+      failures_ = 0;
+    }
+  }
+  /// A write failed with `message`; returns NEEDLE_RETRY.
+  needle_rc failed(const Host& host, const std::string& message) {
+    ++failures_;
+    auto now = std::chrono::steady_clock::now();
+    if (failures_ == 1 || now - last_warn_ > std::chrono::seconds(5)) {
+      host.warn(message + "; the batch will be offered again" +
+                (failures_ > 1 ? " (" + std::to_string(failures_) + " failures so far)" : ""));
+      last_warn_ = now;
+    }
+    host.set_error(message);
+    return NEEDLE_RETRY;
+  }
+
+ private:
+  uint64_t failures_ = 0;
+  std::chrono::steady_clock::time_point last_warn_{};
 };
 
 }  // namespace needle::sinks

@@ -139,24 +139,10 @@ class ForwardSink final : public needle::Sink {
     auto r = client_->send(items);
     publish_stats();
     if (r) {
-      if (failing_) {
-        host().info("delivery to " + client_->settings().address.text + " resumed after " +
-                    std::to_string(failures_) + " failed attempts");
-        failing_ = false;
-        failures_ = 0;
-      }
+      retry_.succeeded(host(), client_->settings().address.text);
       return NEEDLE_OK;
     }
-    ++failures_;
-    auto now = std::chrono::steady_clock::now();
-    if (!failing_ || now - last_warn_ > std::chrono::seconds(5)) {
-      host().warn(r.error().message + "; the batch will be offered again" +
-                  (failures_ > 1 ? " (" + std::to_string(failures_) + " failures so far)" : ""));
-      last_warn_ = now;
-    }
-    failing_ = true;
-    host().set_error(r.error().message);
-    return NEEDLE_RETRY;
+    return retry_.failed(host(), r.error().message);
   }
 
   void stop() override { client_->request_stop(); }
@@ -173,9 +159,7 @@ class ForwardSink final : public needle::Sink {
 
   std::unique_ptr<ForwardClient> client_;
   bool stream_no_ack_ = false;
-  bool failing_ = false;
-  uint64_t failures_ = 0;
-  std::chrono::steady_clock::time_point last_warn_{};
+  needle::sinks::RetryReport retry_;
   ClientStats seen_;
   uint32_t c_connects_ = 0;
   uint32_t c_acked_ = 0;

@@ -151,24 +151,10 @@ class NatsSink final : public needle::Sink {
     auto r = publisher_->publish(items);
     publish_stats();
     if (r) {
-      if (failing_) {
-        host().info("nats: delivery resumed after " + std::to_string(failures_) +
-                    " failed attempts");
-        failing_ = false;
-        failures_ = 0;
-      }
+      retry_.succeeded(host(), "the NATS servers");
       return NEEDLE_OK;
     }
-    ++failures_;
-    auto now = std::chrono::steady_clock::now();
-    if (!failing_ || now - last_warn_ > std::chrono::seconds(5)) {
-      host().warn(r.error().message + "; the batch will be offered again" +
-                  (failures_ > 1 ? " (" + std::to_string(failures_) + " failures so far)" : ""));
-      last_warn_ = now;
-    }
-    failing_ = true;
-    host().set_error(r.error().message);
-    return NEEDLE_RETRY;
+    return retry_.failed(host(), r.error().message);
   }
 
   void stop() override { publisher_->close(); }
@@ -185,9 +171,7 @@ class NatsSink final : public needle::Sink {
   }
 
   std::unique_ptr<Publisher> publisher_;
-  bool failing_ = false;
-  uint64_t failures_ = 0;
-  std::chrono::steady_clock::time_point last_warn_{};
+  needle::sinks::RetryReport retry_;
   PublisherStats seen_;
   uint32_t c_acked_ = 0;
   uint32_t c_duplicates_ = 0;
