@@ -21,15 +21,6 @@ constexpr needle_config_key kKeys[] = {
     needle::key_int("cache_entries", "8192", "Cgroups remembered (16-1048576)"),
 };
 
-int64_t in_range(const needle::Config& cfg, const char* key, int64_t lo, int64_t hi) {
-  const int64_t v = cfg.get_int(key);
-  if (v < lo || v > hi) {
-    throw needle::ConfigError(key, std::string(key) + " must be between " + std::to_string(lo) +
-                                       " and " + std::to_string(hi) + ", not " + std::to_string(v));
-  }
-  return v;
-}
-
 CgroupOptions options_from(const needle::Config& cfg) {
   CgroupOptions o;
   o.cgroup2_root = cfg.get_string("cgroup2_root");
@@ -40,8 +31,8 @@ CgroupOptions options_from(const needle::Config& cfg) {
                                 "containerd_namespaces: '" + ns + "' is not a namespace name");
     }
   }
-  o.timeout_ms = static_cast<uint64_t>(in_range(cfg, "timeout_ms", 1, 10000));
-  o.cache_entries = static_cast<size_t>(in_range(cfg, "cache_entries", 16, 1 << 20));
+  o.timeout_ms = static_cast<uint64_t>(cfg.get_int_in("timeout_ms", 1, 10000));
+  o.cache_entries = static_cast<size_t>(cfg.get_int_in("cache_entries", 16, 1 << 20));
   return o;
 }
 

@@ -23,15 +23,6 @@ constexpr needle_config_key kKeys[] = {
     needle::key_int("cache_entries", "4096", "Containers remembered (16-1048576)"),
 };
 
-int64_t in_range(const needle::Config& cfg, const char* key, int64_t lo, int64_t hi) {
-  const int64_t v = cfg.get_int(key);
-  if (v < lo || v > hi) {
-    throw needle::ConfigError(key, std::string(key) + " must be between " + std::to_string(lo) +
-                                       " and " + std::to_string(hi) + ", not " + std::to_string(v));
-  }
-  return v;
-}
-
 CriOptions options_from(const needle::Config& cfg) {
   CriOptions o;
   for (const std::string& e : cfg.get_strings("endpoints")) {
@@ -44,9 +35,9 @@ CriOptions options_from(const needle::Config& cfg) {
   if (o.endpoints.empty()) {
     throw needle::ConfigError("endpoints", "endpoints must name at least one socket");
   }
-  o.timeout_ms = static_cast<uint64_t>(in_range(cfg, "timeout_ms", 1, 60000));
-  o.rpc_timeout_ms = static_cast<uint64_t>(in_range(cfg, "rpc_timeout_ms", 10, 60000));
-  o.cache_entries = static_cast<size_t>(in_range(cfg, "cache_entries", 16, 1 << 20));
+  o.timeout_ms = static_cast<uint64_t>(cfg.get_int_in("timeout_ms", 1, 60000));
+  o.rpc_timeout_ms = static_cast<uint64_t>(cfg.get_int_in("rpc_timeout_ms", 10, 60000));
+  o.cache_entries = static_cast<size_t>(cfg.get_int_in("cache_entries", 16, 1 << 20));
   return o;
 }
 

@@ -22,22 +22,13 @@ constexpr needle_config_key kKeys[] = {
                     "(0-16384)"),
 };
 
-int64_t in_range(const needle::Config& cfg, const char* key, int64_t lo, int64_t hi) {
-  const int64_t v = cfg.get_int(key);
-  if (v < lo || v > hi) {
-    throw needle::ConfigError(key, std::string(key) + " must be between " + std::to_string(lo) +
-                                       " and " + std::to_string(hi) + ", not " + std::to_string(v));
-  }
-  return v;
-}
-
 LineageOptions options_from(const needle::Config& cfg) {
   LineageOptions o;
-  o.depth = static_cast<uint32_t>(in_range(cfg, "depth", 0, 64));
-  o.limits.max_processes = static_cast<size_t>(in_range(cfg, "max_processes", 1024, 4194304));
+  o.depth = static_cast<uint32_t>(cfg.get_int_in("depth", 0, 64));
+  o.limits.max_processes = static_cast<size_t>(cfg.get_int_in("max_processes", 1024, 4194304));
   o.limits.exit_grace_ns =
-      static_cast<uint64_t>(in_range(cfg, "exit_grace_ms", 0, 600000)) * 1'000'000ull;
-  o.limits.max_arg_bytes = static_cast<size_t>(in_range(cfg, "max_arg_bytes", 0, 16384));
+      static_cast<uint64_t>(cfg.get_int_in("exit_grace_ms", 0, 600000)) * 1'000'000ull;
+  o.limits.max_arg_bytes = static_cast<size_t>(cfg.get_int_in("max_arg_bytes", 0, 16384));
   return o;
 }
 

@@ -72,6 +72,15 @@ class Config {
     check(api_->cfg_int(cfg_, key, &v), key);
     return v;
   }
+  /// get_int, and a ConfigError naming the key unless lo <= value <= hi.
+  int64_t get_int_in(const char* key, int64_t lo, int64_t hi) const {
+    const int64_t v = get_int(key);
+    if (v < lo || v > hi) {
+      throw ConfigError(key, std::string(key) + " must be between " + std::to_string(lo) +
+                                 " and " + std::to_string(hi) + ", not " + std::to_string(v));
+    }
+    return v;
+  }
   double get_double(const char* key) const {
     double v = 0;
     check(api_->cfg_double(cfg_, key, &v), key);
