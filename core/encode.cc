@@ -24,8 +24,12 @@ void json_children(const Event& ev, const Event::Node& n, bool named, std::strin
     }
     first = false;
     if (named) {
-      json_string(ev.key(child), out);
-      out.push_back(':');
+      if (child.ikey != nullptr) {
+        out.append(child.ikey->json);
+      } else {
+        json_string(ev.key(child), out);
+        out.push_back(':');
+      }
     }
     json_value(ev, c, out);
   }
@@ -82,7 +86,8 @@ struct StringBuffer {
   void write(const char* p, size_t n) { out->append(p, n); }
 };
 
-void pack_value(const Event& ev, uint32_t idx, msgpack::packer<StringBuffer>& pk) {
+void pack_value(const Event& ev, uint32_t idx, msgpack::packer<StringBuffer>& pk,
+                StringBuffer& pk_buffer) {
   const Event::Node& n = ev.node(idx);
   switch (n.type) {
     case NEEDLE_NODE_OBJECT:
@@ -101,12 +106,15 @@ void pack_value(const Event& ev, uint32_t idx, msgpack::packer<StringBuffer>& pk
         if (child.type == NEEDLE_NODE_NONE) {
           continue;
         }
-        if (n.type == NEEDLE_NODE_OBJECT) {
+        if (n.type == NEEDLE_NODE_OBJECT && child.ikey != nullptr) {
+          // The packer writes straight to the buffer, so the ready form can go in between.
+          pk_buffer.write(child.ikey->msgpack.data(), child.ikey->msgpack.size());
+        } else if (n.type == NEEDLE_NODE_OBJECT) {
           std::string_view k = ev.key(child);
           pk.pack_str(static_cast<uint32_t>(k.size()));
           pk.pack_str_body(k.data(), static_cast<uint32_t>(k.size()));
         }
-        pack_value(ev, c, pk);
+        pack_value(ev, c, pk, pk_buffer);
       }
       break;
     }
@@ -209,7 +217,7 @@ void encode_json(const Event& ev, std::string& out) { json_value(ev, 0, out); }
 void encode_msgpack(const Event& ev, std::string& out) {
   StringBuffer buf{&out};
   msgpack::packer<StringBuffer> pk(buf);
-  pack_value(ev, 0, pk);
+  pack_value(ev, 0, pk, buf);
 }
 
 }  // namespace needle::core

@@ -1,6 +1,12 @@
 #include "event.h"
 
+#include <array>
+#include <atomic>
 #include <cstring>
+#include <deque>
+#include <mutex>
+
+#include "encode.h"
 
 namespace needle::core {
 
@@ -48,15 +54,51 @@ bool utf8_step(const unsigned char* p, size_t n, size_t& len) {
   return true;
 }
 
-// Length and three bytes of a key: two different keys among an object's children almost never
-// share it, so the byte comparison runs only for the key being looked for.
-uint32_t key_tag(std::string_view k) {
-  if (k.empty()) {
-    return 0;
+// The intern table: open addressing over kSlots published pointers, filled to a quarter at most
+// so that probes stay short. Readers never lock; writers take the mutex and publish a complete
+// entry with a release store.
+constexpr size_t kSlotBits = 14;
+constexpr size_t kSlots = size_t{1} << kSlotBits;
+static_assert(kSlots >= kMaxKeys * 4);
+
+struct KeyTable {
+  std::array<std::atomic<const Key*>, kSlots> slots{};
+  std::mutex mu;
+  std::deque<Key> keys;   // never moves an entry
+};
+
+KeyTable& key_table() {
+  static KeyTable* table = new KeyTable();   // lives as long as the process: no exit-order race
+  return *table;
+}
+
+uint64_t key_hash(std::string_view k) {
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ k.size();
+  size_t i = 0;
+  for (; i + 8 <= k.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, k.data() + i, sizeof w);
+    h = (h ^ w) * 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
   }
-  auto byte = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(k[i])); };
-  return (static_cast<uint32_t>(k.size()) & 0xff) | byte(0) << 8 | byte(k.size() / 2) << 16 |
-         byte(k.size() - 1) << 24;
+  // The tail in registers: a short memcpy to the stack and an 8-byte load stalls the CPU.
+  uint64_t tail = 0;
+  for (size_t j = 0; i + j < k.size(); ++j) {
+    tail |= static_cast<uint64_t>(static_cast<unsigned char>(k[i + j])) << (8 * j);
+  }
+  return (h ^ tail) * 0xc4ceb9fe1a85ec53ull;
+}
+
+// The slot holding `k`, or the empty slot where it would go.
+std::atomic<const Key*>& key_slot(KeyTable& t, std::string_view k) {
+  size_t i = key_hash(k) >> (64 - kSlotBits);   // a multiplicative hash's best bits
+  while (true) {
+    const Key* e = t.slots[i].load(std::memory_order_acquire);
+    if (e == nullptr || e->name == k) {
+      return t.slots[i];
+    }
+    i = (i + 1) & (kSlots - 1);
+  }
 }
 
 // The first component of a dotted path and whether it is the last one. A loop: the keys are
@@ -73,6 +115,45 @@ std::string_view first_part(std::string_view path, bool& last) {
 }
 
 }  // namespace
+
+const Key* find_key(std::string_view name) {
+  if (name.empty() || name.size() > kMaxInternedKey) {
+    return nullptr;
+  }
+  return key_slot(key_table(), name).load(std::memory_order_acquire);
+}
+
+const Key* intern_key(std::string_view name) {
+  if (name.empty() || name.size() > kMaxInternedKey) {
+    return nullptr;
+  }
+  KeyTable& t = key_table();
+  if (const Key* k = key_slot(t, name).load(std::memory_order_acquire)) {
+    return k;
+  }
+  std::lock_guard<std::mutex> lock(t.mu);
+  std::atomic<const Key*>& slot = key_slot(t, name);   // again: another writer may have won
+  if (const Key* k = slot.load(std::memory_order_acquire)) {
+    return k;
+  }
+  if (t.keys.size() >= kMaxKeys) {
+    return nullptr;
+  }
+  Key& k = t.keys.emplace_back();
+  k.name.assign(name);
+  json_string(name, k.json);
+  k.json.push_back(':');
+  // msgpack str: fixstr up to 31 bytes, else str8 (kMaxInternedKey < 256).
+  if (name.size() < 32) {
+    k.msgpack.push_back(static_cast<char>(0xa0 | name.size()));
+  } else {
+    k.msgpack.push_back(static_cast<char>(0xd9));
+    k.msgpack.push_back(static_cast<char>(name.size()));
+  }
+  k.msgpack.append(name);
+  slot.store(&k, std::memory_order_release);
+  return &k;
+}
 
 bool valid_utf8(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
@@ -137,15 +218,19 @@ uint32_t Event::store(std::string_view s) {
   return off;
 }
 
-uint32_t Event::add_node(uint32_t parent, std::string_view key, uint32_t type) {
-  Node n;
-  n.type = type;
-  n.key_off = store(key);
-  n.key_len = static_cast<uint32_t>(key.size());
-  n.key_tag = key_tag(key);
-  n.parent = parent;
+uint32_t Event::add_node(uint32_t parent, const Key* ikey, std::string_view key, uint32_t type) {
+  uint32_t key_off = 0;
+  if (ikey == nullptr && !key.empty()) {
+    key_off = store(key);
+  }
   auto idx = static_cast<uint32_t>(nodes_.size());
-  nodes_.push_back(n);
+  // Filled in place: a Node built on the stack and copied stalls on store forwarding.
+  Node& n = nodes_.emplace_back();
+  n.type = type;
+  n.parent = parent;
+  n.ikey = ikey;
+  n.key_off = key_off;
+  n.key_len = ikey == nullptr ? static_cast<uint32_t>(key.size()) : 0;
   Node& p = nodes_[parent];
   if (p.last == kNone) {
     p.first = idx;
@@ -157,11 +242,20 @@ uint32_t Event::add_node(uint32_t parent, std::string_view key, uint32_t type) {
   return idx;
 }
 
-uint32_t Event::child_by_key(uint32_t parent, std::string_view key) const {
-  const uint32_t tag = key_tag(key);
+uint32_t Event::child_by_key(uint32_t parent, const Key* ikey, std::string_view key) const {
+  // A name is interned always or never (the table only fills up), so an interned name is
+  // compared by address and only children with arena keys can match any other.
+  if (ikey != nullptr) {
+    for (uint32_t c = nodes_[parent].first; c != kNone; c = nodes_[c].next) {
+      if (nodes_[c].ikey == ikey) {
+        return c;
+      }
+    }
+    return kNone;
+  }
   for (uint32_t c = nodes_[parent].first; c != kNone; c = nodes_[c].next) {
     const Node& n = nodes_[c];
-    if (n.key_tag == tag && n.key_len == key.size() &&
+    if (n.ikey == nullptr && n.key_len == key.size() &&
         std::memcmp(arena_.data() + n.key_off, key.data(), key.size()) == 0) {
       return c;
     }
@@ -183,10 +277,11 @@ uint32_t Event::resolve(needle_node parent, std::string_view path, uint32_t type
   while (true) {
     bool last = true;
     std::string_view part = first_part(path, last);
-    uint32_t c = child_by_key(cur, part);
+    const Key* ikey = intern_key(part);
+    uint32_t c = child_by_key(cur, ikey, part);
     if (last) {
       if (c == kNone) {
-        return add_node(cur, part, type);
+        return add_node(cur, ikey, part, type);
       }
       Node& n = nodes_[c];
       if (n.type != type || type == NEEDLE_NODE_STRING) {
@@ -198,7 +293,7 @@ uint32_t Event::resolve(needle_node parent, std::string_view path, uint32_t type
       return c;
     }
     if (c == kNone) {
-      c = add_node(cur, part, NEEDLE_NODE_OBJECT);
+      c = add_node(cur, ikey, part, NEEDLE_NODE_OBJECT);
     } else if (nodes_[c].type != NEEDLE_NODE_OBJECT) {
       reset_children(c);
       nodes_[c].type = NEEDLE_NODE_OBJECT;
@@ -263,7 +358,7 @@ void Event::push_str(needle_node array, std::string_view value) {
   if (array >= nodes_.size() || nodes_[array].type != NEEDLE_NODE_ARRAY) {
     return;
   }
-  uint32_t n = add_node(array, {}, NEEDLE_NODE_STRING);
+  uint32_t n = add_member(array, NEEDLE_NODE_STRING);
   if (!valid_utf8(value)) {
     thread_local std::string clean;
     sanitize_utf8(value, clean);
@@ -278,7 +373,7 @@ void Event::push_int(needle_node array, int64_t v) {
   if (array >= nodes_.size() || nodes_[array].type != NEEDLE_NODE_ARRAY) {
     return;
   }
-  uint32_t n = add_node(array, {}, NEEDLE_NODE_INT);
+  uint32_t n = add_member(array, NEEDLE_NODE_INT);
   nodes_[n].v.i = v;
 }
 
@@ -286,7 +381,7 @@ needle_node Event::push_object(needle_node array) {
   if (array >= nodes_.size() || nodes_[array].type != NEEDLE_NODE_ARRAY) {
     return kNone;
   }
-  return add_node(array, {}, NEEDLE_NODE_OBJECT);
+  return add_member(array, NEEDLE_NODE_OBJECT);
 }
 
 needle_node Event::find(needle_node parent, std::string_view path) const {
@@ -300,7 +395,7 @@ needle_node Event::find(needle_node parent, std::string_view path) const {
     }
     bool last = true;
     std::string_view part = first_part(path, last);
-    cur = child_by_key(cur, part);
+    cur = child_by_key(cur, find_key(part), part);
     if (cur == kNone || last) {
       return cur;
     }
@@ -402,16 +497,17 @@ void Event::mark(uint32_t which, std::string_view field) {
     default:
       return;
   }
-  uint32_t arr = child_by_key(0, name);
+  const Key* ikey = intern_key(name);
+  uint32_t arr = child_by_key(0, ikey, name);
   if (arr == kNone) {
-    arr = add_node(0, name, NEEDLE_NODE_ARRAY);
+    arr = add_node(0, ikey, name, NEEDLE_NODE_ARRAY);
   }
   for (uint32_t c = nodes_[arr].first; c != kNone; c = nodes_[c].next) {
     if (str(nodes_[c]) == field) {
       return;
     }
   }
-  uint32_t n = add_node(arr, {}, NEEDLE_NODE_STRING);
+  uint32_t n = add_member(arr, NEEDLE_NODE_STRING);
   nodes_[n].v.s = {store(field), static_cast<uint32_t>(field.size())};
 }
 

@@ -13,6 +13,24 @@
 
 namespace needle::core {
 
+/// A field name shared by every event: the schema's keys recur in each event, so each is stored
+/// once, with its JSON (`"name":`) and msgpack forms ready for the encoders. Interned keys live
+/// until the process exits and are compared by address.
+struct Key {
+  std::string name;
+  std::string json;      // "name": escaped, with the colon
+  std::string msgpack;   // str header + bytes
+};
+
+/// The interned key for `name`, adding it when new; nullptr when it is not interned (longer
+/// than kMaxInternedKey, or the table already holds kMaxKeys: keys made from data, such as
+/// label names, must not grow it without bound). Safe from any thread.
+const Key* intern_key(std::string_view name);
+/// The interned key for `name` if there is one (never adds).
+const Key* find_key(std::string_view name);
+inline constexpr size_t kMaxInternedKey = 64;
+inline constexpr size_t kMaxKeys = 4096;
+
 class Event {
  public:
   static constexpr uint32_t kNone = NEEDLE_NO_NODE;
@@ -56,14 +74,14 @@ class Event {
   // Read access for the encoders.
   struct Node {
     uint32_t type = NEEDLE_NODE_NONE;
-    uint32_t key_off = 0;
-    uint32_t key_len = 0;
     uint32_t parent = kNone;
     uint32_t first = kNone;    // first child
     uint32_t last = kNone;     // last child
     uint32_t next = kNone;     // next sibling
     uint32_t count = 0;        // children
-    uint32_t key_tag = 0;      // key_tag(key): most key comparisons end on it
+    const Key* ikey = nullptr; // the key when interned (almost always)
+    uint32_t key_off = 0;      // else its bytes in the arena (array members: none)
+    uint32_t key_len = 0;
     union {
       int64_t i;
       uint64_t u;
@@ -76,12 +94,18 @@ class Event {
     } v{};
   };
   const Node& node(uint32_t i) const { return nodes_[i]; }
-  std::string_view key(const Node& n) const { return {arena_.data() + n.key_off, n.key_len}; }
+  std::string_view key(const Node& n) const {
+    return n.ikey != nullptr ? std::string_view(n.ikey->name)
+                             : std::string_view(arena_.data() + n.key_off, n.key_len);
+  }
   std::string_view str(const Node& n) const { return {arena_.data() + n.v.s.off, n.v.s.len}; }
 
  private:
-  uint32_t add_node(uint32_t parent, std::string_view key, uint32_t type);
-  uint32_t child_by_key(uint32_t parent, std::string_view key) const;
+  /// Appends a child; `ikey` is `key` interned, or nullptr to keep `key` in the arena.
+  uint32_t add_node(uint32_t parent, const Key* ikey, std::string_view key, uint32_t type);
+  uint32_t add_member(uint32_t array, uint32_t type) { return add_node(array, nullptr, {}, type); }
+  /// The child of `parent` named `key` (`ikey`, its interned form, or nullptr when none).
+  uint32_t child_by_key(uint32_t parent, const Key* ikey, std::string_view key) const;
   /// Walks `path`, creating objects for all but the last component, and returns the node for
   /// the last one (created with `type` when missing; reset to `type` when present).
   uint32_t resolve(needle_node parent, std::string_view path, uint32_t type);

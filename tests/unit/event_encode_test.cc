@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <string>
 
 #include <msgpack.hpp>
@@ -194,6 +196,72 @@ TEST(Encode, MsgpackSkipsRemovedFields) {
   auto root = msgpack::unpack(mp.data(), mp.size()).get().as<std::map<std::string, std::string>>();
   EXPECT_EQ(root.size(), 1u);
   EXPECT_EQ(root.at("b"), "2");
+}
+
+
+TEST(Keys, OneEntryPerNameWithItsEncodedForms) {
+  const Key* a = intern_key("interned_a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(intern_key("interned_a"), a);
+  EXPECT_EQ(find_key("interned_a"), a);
+  EXPECT_NE(intern_key("interned_b"), a);
+  EXPECT_EQ(find_key("never_interned_here"), nullptr);
+  EXPECT_EQ(a->json, R"("interned_a":)");
+  EXPECT_EQ(a->msgpack, std::string("\xaa") + "interned_a");
+  const Key* q = intern_key("a\"b");
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(q->json, R"("a\"b":)");
+  // No name is interned empty or past kMaxInternedKey: those stay in each event's arena.
+  EXPECT_EQ(intern_key(""), nullptr);
+  EXPECT_EQ(intern_key(std::string(kMaxInternedKey + 1, 'k')), nullptr);
+  EXPECT_NE(intern_key(std::string(kMaxInternedKey, 'k')), nullptr);
+}
+
+// Every operation on a key kept in the arena (too long to intern) behaves as on an interned one,
+// and both encodings carry it; a 40-byte key takes msgpack's str8 header.
+TEST(Keys, KeysNotInternedWorkTheSameWay) {
+  const std::string long_key(kMaxInternedKey + 10, 'x');
+  const std::string mid_key(40, 'm');
+  Event ev;
+  ev.set_str(NEEDLE_ROOT, long_key, "1");
+  ev.set_str(NEEDLE_ROOT, "o." + long_key, "2");
+  ev.set_str(NEEDLE_ROOT, long_key, "3");   // replaces
+  ev.set_uint(NEEDLE_ROOT, mid_key, 4);
+  std::string_view v;
+  ASSERT_TRUE(ev.get_str(ev.find(NEEDLE_ROOT, long_key), v));
+  EXPECT_EQ(v, "3");
+  ASSERT_TRUE(ev.get_str(ev.find(NEEDLE_ROOT, "o." + long_key), v));
+  EXPECT_EQ(v, "2");
+  EXPECT_EQ(ev.size(NEEDLE_ROOT), 3u);
+  EXPECT_EQ(json(ev), "{\"" + long_key + "\":\"3\",\"o\":{\"" + long_key + "\":\"2\"},\"" +
+                          mid_key + "\":4}");
+  std::string mp;
+  encode_msgpack(ev, mp);
+  auto root = msgpack::unpack(mp.data(), mp.size()).get().as<std::map<std::string, msgpack::object>>();
+  EXPECT_EQ(root.at(long_key).as<std::string>(), "3");
+  EXPECT_EQ(root.at(mid_key).as<uint64_t>(), 4u);
+}
+
+// Names made from data (label keys) must not grow the table without bound: past kMaxKeys new
+// names stay in the arena and events go on working. Run in a child process, which alone sees
+// the full table.
+TEST(Keys, AFullTableLeavesNewNamesInTheArena) {
+  EXPECT_EXIT(
+      {
+        const Key* early = intern_key("early_name");
+        for (size_t i = 0; i < kMaxKeys; ++i) {
+          intern_key("filler." + std::to_string(i));
+        }
+        bool ok = intern_key("late_name") == nullptr && intern_key("early_name") == early;
+        Event ev;
+        ev.set_str(NEEDLE_ROOT, "late_name.early_name", "x");
+        ev.set_str(NEEDLE_ROOT, "late_name.early_name", "y");
+        std::string_view v;
+        ok = ok && ev.get_str(ev.find(NEEDLE_ROOT, "late_name.early_name"), v) && v == "y" &&
+             json(ev) == R"({"late_name":{"early_name":"y"}})";
+        std::exit(ok ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace
