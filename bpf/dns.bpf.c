@@ -99,8 +99,8 @@ static __always_inline void dns_remember(struct bpf_sock_addr* ctx) {
   }
   __u64 cookie = bpf_get_socket_cookie(ctx);
   struct task_struct* task = bpf_get_current_task_btf();
-  __u32 tgid = BPF_CORE_READ(task, tgid);
-  __u32 pid = BPF_CORE_READ(task, pid);
+  __u32 tgid = task->tgid;   /* direct loads: task is a BTF pointer */
+  __u32 pid = task->pid;
   struct dns_sock_owner* known = bpf_map_lookup_elem(&dns_owners, &cookie);
   if (known && known->task.tgid == tgid && known->task.pid == pid) {
     return;   /* sendmsg on a socket this thread already used: nothing new */
@@ -119,7 +119,7 @@ static __always_inline void dns_remember(struct bpf_sock_addr* ctx) {
     bpf_map_update_elem(&dns_owners, &cookie, o, BPF_ANY);
     return;
   }
-  needle_fill_task_ctx(&o->task, task);
+  needle_fill_current_ctx(&o->task);
   __u32 path_flags = 0;
   struct file* exe = BPF_CORE_READ(task, mm, exe_file);
   __u32 len = needle_file_path(exe, s->path, &s->ps, &path_flags);

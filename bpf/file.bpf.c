@@ -365,14 +365,14 @@ static __always_inline int file_open_done(struct file* file, __u32 open_flags, _
     return 0;
   }
   struct task_struct* task = bpf_get_current_task_btf();
-  if (BPF_CORE_READ(task, tgid) == needle_self_tgid) {
+  if (task->tgid == needle_self_tgid) {
     file_calibrate(file, open_flags);
     return 0;
   }
   if (!read_only && !file_open_writes(open_flags)) {
     return 0;
   }
-  if (needle_task_filtered(task)) {
+  if (needle_task_excluded(task)) {
     return 0;
   }
   struct file_op op = {.kind = FILE_KIND_OPEN, .syscall = syscall, .abi = abi, .route = route,

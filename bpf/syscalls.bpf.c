@@ -61,7 +61,7 @@ static __always_inline int needle_sys_claimed(__u64 nr) {
 
 static __always_inline __u32 needle_sys_abi(struct task_struct* task) {
   if (bpf_core_field_exists(task->thread_info.status) &&
-      (BPF_CORE_READ(task, thread_info.status) & NEEDLE_TS_COMPAT)) {
+      (task->thread_info.status & NEEDLE_TS_COMPAT)) {   /* a direct load: task is BTF */
     return NEEDLE_SYS_ABI_COMPAT;
   }
   return NEEDLE_SYS_ABI_NATIVE;
@@ -72,9 +72,12 @@ static __always_inline __u32 needle_sys_abi(struct task_struct* task) {
  * arguments instead). The argument registers still hold the arguments at sys_exit: the kernel
  * writes only ax (the return value) before the exit tracepoint, and a tracer that changed them at
  * entry changed what the syscall itself read. */
+/* `regs_btf`: regs is a BTF pointer (the tp_btf rung), whose registers load directly instead
+ * of through six bpf_probe_read_kernel calls (a constant: the other rungs never see it). */
 static __always_inline void needle_sys_fill(struct needle_sys_args* s, __u32 abi,
                                             struct pt_regs* regs,
-                                            const struct trace_event_raw_sys_enter* tp) {
+                                            const struct trace_event_raw_sys_enter* tp,
+                                            const int regs_btf) {
   if (tp) {
     /* The tracepoint record has syscall_get_arguments(), already in the ABI's order (the ctx
      * may only be read at constant offsets, hence no loop). */
@@ -85,6 +88,20 @@ static __always_inline void needle_sys_fill(struct needle_sys_args* s, __u32 abi
     s->args[3] = tp->args[3] & mask;
     s->args[4] = tp->args[4] & mask;
     s->args[5] = tp->args[5] & mask;
+  } else if (regs_btf && abi == NEEDLE_SYS_ABI_COMPAT) {
+    s->args[0] = (__u32)regs->bx;
+    s->args[1] = (__u32)regs->cx;
+    s->args[2] = (__u32)regs->dx;
+    s->args[3] = (__u32)regs->si;
+    s->args[4] = (__u32)regs->di;
+    s->args[5] = (__u32)regs->bp;
+  } else if (regs_btf) {
+    s->args[0] = regs->di;
+    s->args[1] = regs->si;
+    s->args[2] = regs->dx;
+    s->args[3] = regs->r10;
+    s->args[4] = regs->r8;
+    s->args[5] = regs->r9;
   } else if (abi == NEEDLE_SYS_ABI_COMPAT) {
     s->args[0] = (__u32)BPF_CORE_READ(regs, bx);
     s->args[1] = (__u32)BPF_CORE_READ(regs, cx);
@@ -116,13 +133,14 @@ static __always_inline struct needle_sys_args* needle_sys_slot(__u64 nr, __u32* 
 /* Everything after the early test, at sys_enter (the tp rung, or when some source has enter
  * handlers). */
 static __always_inline void needle_sys_enter_save(void* ctx, __u64 nr, struct pt_regs* regs,
-                                                  const struct trace_event_raw_sys_enter* tp) {
+                                                  const struct trace_event_raw_sys_enter* tp,
+                                                  const int regs_btf) {
   __u32 abi = 0;
   struct needle_sys_args* s = needle_sys_slot(nr, &abi);
   if (!s) {
     return;
   }
-  needle_sys_fill(s, abi, regs, tp);
+  needle_sys_fill(s, abi, regs, tp, regs_btf);
   s->enter_ns = bpf_ktime_get_boot_ns();
   s->nr = (__u32)nr;
   s->abi = abi;
@@ -134,13 +152,14 @@ static __always_inline void needle_sys_enter_save(void* ctx, __u64 nr, struct pt
  * are read from pt_regs here, so no sys_enter program has to run for every syscall of the host
  * (one hook instead of two). */
 static __always_inline void needle_sys_exit_save_dispatch(void* ctx, __u64 nr,
-                                                          struct pt_regs* regs) {
+                                                          struct pt_regs* regs,
+                                                          const int regs_btf) {
   __u32 abi = 0;
   struct needle_sys_args* s = needle_sys_slot(nr, &abi);
   if (!s) {
     return;
   }
-  needle_sys_fill(s, abi, regs, NULL);
+  needle_sys_fill(s, abi, regs, NULL, regs_btf);
   if (!s->live || s->nr != nr) {
     s->enter_ns = 0;   /* no enter hook saw this syscall */
   }
@@ -174,7 +193,7 @@ int BPF_PROG(needle_sys_enter_tp_btf, struct pt_regs* regs, long id) {
   if (!needle_sys_claimed((__u64)id)) {
     return 0;
   }
-  needle_sys_enter_save(ctx, (__u64)id, regs, NULL);
+  needle_sys_enter_save(ctx, (__u64)id, regs, NULL, 1);
   return 0;
 }
 
@@ -184,7 +203,7 @@ int BPF_PROG(needle_sys_exit_tp_btf, struct pt_regs* regs, long ret) {
   if (!needle_sys_claimed(nr)) {
     return 0;
   }
-  needle_sys_exit_save_dispatch(ctx, nr, regs);
+  needle_sys_exit_save_dispatch(ctx, nr, regs, 1);
   return 0;
 }
 
@@ -195,7 +214,7 @@ int BPF_PROG(needle_sys_enter_raw_tp, struct pt_regs* regs, long id) {
   if (!needle_sys_claimed((__u64)id)) {
     return 0;
   }
-  needle_sys_enter_save(ctx, (__u64)id, regs, NULL);
+  needle_sys_enter_save(ctx, (__u64)id, regs, NULL, 0);
   return 0;
 }
 
@@ -205,7 +224,7 @@ int BPF_PROG(needle_sys_exit_raw_tp, struct pt_regs* regs, long ret) {
   if (!needle_sys_claimed(nr)) {
     return 0;
   }
-  needle_sys_exit_save_dispatch(ctx, nr, regs);
+  needle_sys_exit_save_dispatch(ctx, nr, regs, 0);
   return 0;
 }
 
@@ -217,7 +236,7 @@ int needle_sys_enter_tp(struct trace_event_raw_sys_enter* ctx) {
   if (!needle_sys_claimed(nr)) {
     return 0;
   }
-  needle_sys_enter_save(ctx, nr, NULL, ctx);
+  needle_sys_enter_save(ctx, nr, NULL, ctx, 0);
   return 0;
 }
 

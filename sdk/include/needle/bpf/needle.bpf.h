@@ -67,13 +67,8 @@ static __always_inline void needle_count_drop(void) {
   }
 }
 
-/* True when events of `task` must not be reported: needle itself or a configured exclusion.
- * Call before reserving ring space. */
-static __always_inline int needle_task_filtered(struct task_struct* task) {
-  __u32 tgid = BPF_CORE_READ(task, tgid);
-  if (tgid == needle_self_tgid) {
-    return 1;
-  }
+/* The exclusions after the own-tgid test, for a task that is not needle. */
+static __always_inline int needle_task_excluded(struct task_struct* task) {
   if (needle_filter_cgroup_on) {
     /* The task's own cgroup, not current's: the snapshot iterator runs in needle's context. */
     __u64 cg = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
@@ -95,24 +90,40 @@ static __always_inline int needle_task_filtered(struct task_struct* task) {
   return 0;
 }
 
+/* True when events of `task` must not be reported: needle itself or a configured exclusion.
+ * Call before reserving ring space. `task` may be any kernel pointer (read with CO-RE). */
+static __always_inline int needle_task_filtered(struct task_struct* task) {
+  if (BPF_CORE_READ(task, tgid) == needle_self_tgid) {
+    return 1;
+  }
+  return needle_task_excluded(task);
+}
+
 /* The file behind `fd` in `task`'s table (what the kernel resolved for a returned or passed fd,
- * not the caller's pointer), or NULL. */
+ * not the caller's pointer), or NULL. `task` must be a BTF pointer (bpf_get_current_task_btf(),
+ * a tp_btf argument, an iterator's task): its fields are loaded directly, which costs a few
+ * nanoseconds where each bpf_probe_read_kernel costs tens. */
 static __always_inline struct file* needle_file_from_fd(struct task_struct* task, int fd) {
   if (fd < 0) {
     return NULL;
   }
-  struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
-  if (!fdt || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds)) {
+  struct fdtable* fdt = task->files->fdt;
+  if (!fdt || (unsigned int)fd >= fdt->max_fds) {
     return NULL;
   }
-  struct file** fds = BPF_CORE_READ(fdt, fd);
+  struct file** fds = fdt->fd;
   struct file* file = NULL;
   bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
   return file;
 }
 
+/* needle_task_filtered for the current task, with direct loads. */
 static __always_inline int needle_current_filtered(void) {
-  return needle_task_filtered((struct task_struct*)bpf_get_current_task_btf());
+  struct task_struct* task = bpf_get_current_task_btf();
+  if (task->tgid == needle_self_tgid) {
+    return 1;
+  }
+  return needle_task_excluded(task);
 }
 
 /* Fills the task context of `task` (usually the current task). */
@@ -139,6 +150,43 @@ static __always_inline void needle_fill_task_ctx(struct needle_task_ctx* ctx,
   BPF_CORE_READ_STR_INTO(&ctx->comm, task, comm);
 }
 
+/* needle_fill_task_ctx for the current task, with direct loads through its BTF pointer: every
+ * record's header has one, and the CO-RE reads above cost about 20 bpf_probe_read_kernel calls.
+ * Only the pid-namespace numbers of a task below the root namespace and the comm (a string)
+ * still go through helpers. */
+static __always_inline void needle_fill_current_ctx(struct needle_task_ctx* ctx) {
+  struct task_struct* task = bpf_get_current_task_btf();
+  struct task_struct* leader = task->group_leader;
+  ctx->tgid = task->tgid;
+  ctx->pid = task->pid;
+  ctx->ppid = task->real_parent->tgid;
+  const struct cred* cred = task->cred;
+  ctx->uid = cred->uid.val;
+  ctx->gid = cred->gid.val;
+  ctx->euid = cred->euid.val;
+  /* numbers[level] needs a variable offset, which direct loads cannot take; at level 0 (the
+   * root namespace) it is the global number. */
+  struct pid* tp = task->thread_pid;
+  if (tp->level == 0) {
+    ctx->vpid = ctx->pid;
+  } else {
+    struct pid* tpc = BPF_CORE_READ(task, thread_pid);
+    unsigned int level = BPF_CORE_READ(tpc, level);
+    ctx->vpid = BPF_CORE_READ(tpc, numbers[level & 7].nr);
+  }
+  struct pid* lp = leader->thread_pid;
+  if (lp->level == 0) {
+    ctx->vtgid = ctx->tgid;
+  } else {
+    struct pid* lpc = BPF_CORE_READ(task, group_leader, thread_pid);
+    unsigned int llevel = BPF_CORE_READ(lpc, level);
+    ctx->vtgid = BPF_CORE_READ(lpc, numbers[llevel & 7].nr);
+  }
+  ctx->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+  ctx->start_ns = leader->start_boottime;
+  bpf_probe_read_kernel_str(&ctx->comm, sizeof(ctx->comm), task->comm);
+}
+
 /* Fills the common header of a reserved record for the current task. */
 static __always_inline void needle_fill_header(struct needle_record_header* hdr, __u16 kind,
                                                __u16 version, __u32 size) {
@@ -148,7 +196,7 @@ static __always_inline void needle_fill_header(struct needle_record_header* hdr,
   hdr->boot_ns = bpf_ktime_get_boot_ns();
   hdr->source = needle_source_index;
   hdr->cpu = bpf_get_smp_processor_id();
-  needle_fill_task_ctx(&hdr->task, (struct task_struct*)bpf_get_current_task_btf());
+  needle_fill_current_ctx(&hdr->task);
 }
 
 /* Reserves `size` bytes in the ring; counts a drop (signalled as needle.gap) when full. */

@@ -51,7 +51,34 @@ struct needle_path_scratch {
   __u32 reserved;
   __u64 root_dentry;  /* the calling task's root (fs->root): the walk stops there, as d_path */
   __u64 root_vfsmnt;
+  __u64 mnt_root;     /* the current mount's root dentry, read once per mount */
 };
+
+/* A dentry's d_parent and d_name (hash_len, name), which the kernel keeps side by side: one
+ * read instead of three where the layout allows (checked against the running kernel's BTF). */
+struct needle_dentry_head {
+  __u64 parent;
+  __u64 hash_len;
+  __u64 name;
+};
+
+static __always_inline int needle_dentry_head(struct dentry* dentry, struct needle_dentry_head* h,
+                                              __u32* len) {
+  __u64 parent_off = bpf_core_field_offset(struct dentry, d_parent);
+  if (bpf_core_field_offset(struct dentry, d_name) == parent_off + 8 &&
+      bpf_core_field_offset(struct qstr, name) == 8 &&
+      bpf_core_field_offset(struct qstr, len) <= 4) {
+    if (bpf_probe_read_kernel(h, sizeof(*h), (const char*)dentry + parent_off) != 0) {
+      return -1;
+    }
+    *len = (__u32)(h->hash_len >> (8 * bpf_core_field_offset(struct qstr, len)));
+    return 0;
+  }
+  h->parent = (__u64)BPF_CORE_READ(dentry, d_parent);
+  h->name = (__u64)BPF_CORE_READ(dentry, d_name.name);
+  *len = BPF_CORE_READ(dentry, d_name.len);
+  return 0;
+}
 
 struct needle_path_loop {
   struct needle_path_scratch* s;
@@ -62,7 +89,6 @@ struct needle_path_loop {
 static long needle_path_walk_step(__u32 index, void* arg) {
   struct needle_path_scratch* s = ((struct needle_path_loop*)arg)->s;
   struct dentry* dentry = (struct dentry*)s->dentry;
-  struct vfsmount* vfsmnt = (struct vfsmount*)s->vfsmnt;
   struct mount* mnt = (struct mount*)s->mnt;
   if (!dentry || !mnt) {
     s->done = 1;
@@ -72,7 +98,7 @@ static long needle_path_walk_step(__u32 index, void* arg) {
     s->done = 1;     /* the task's root (a chroot stops the path here, as d_path does) */
     return 1;
   }
-  if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
+  if (s->dentry == s->mnt_root) {
     struct mount* parent = BPF_CORE_READ(mnt, mnt_parent);
     if (!parent || parent == mnt) {
       s->done = 1;   /* root of the namespace, or of a detached / internal mount */
@@ -81,13 +107,20 @@ static long needle_path_walk_step(__u32 index, void* arg) {
     s->dentry = (__u64)BPF_CORE_READ(mnt, mnt_mountpoint);
     s->mnt = (__u64)parent;
     s->vfsmnt = (__u64)parent + bpf_core_field_offset(struct mount, mnt);
+    s->mnt_root = (__u64)BPF_CORE_READ(parent, mnt.mnt_root);
     return 0;
   }
-  struct dentry* up = BPF_CORE_READ(dentry, d_parent);
   __u32 depth = s->depth;
   if (depth >= NEEDLE_PATH_MAX_DEPTH) {
     return 1;        /* too deep: done stays 0 */
   }
+  struct needle_dentry_head head;
+  __u32 len = 0;
+  if (needle_dentry_head(dentry, &head, &len) != 0) {
+    s->done = 1;
+    return 1;
+  }
+  struct dentry* up = (struct dentry*)head.parent;
   if (!up || up == dentry) {
     /* A disconnected dentry, the root of its own tree: a pseudo file (memfd, pipe, socket)
      * made by alloc_file_pseudo(). d_path() shows these as "/" + name, so keep the name as the
@@ -97,7 +130,6 @@ static long needle_path_walk_step(__u32 index, void* arg) {
     s->pseudo = 1;
     up = dentry;
   }
-  __u32 len = BPF_CORE_READ(dentry, d_name.len);
   if (len > NEEDLE_PATH_NAME_MAX) {
     len = NEEDLE_PATH_NAME_MAX;
   }
@@ -105,7 +137,7 @@ static long needle_path_walk_step(__u32 index, void* arg) {
     return 1;        /* only a pseudo root has no name */
   }
   __u32 slot = depth & (NEEDLE_PATH_MAX_DEPTH - 1);
-  s->name[slot] = (__u64)BPF_CORE_READ(dentry, d_name.name);
+  s->name[slot] = head.name;
   s->len[slot] = len;
   s->depth = depth + 1;
   s->total += len + 1;
@@ -167,11 +199,11 @@ static __always_inline __u32 needle_path_resolve(struct vfsmount* vfsmnt, struct
   scratch->truncated = 0;
   scratch->dropped = 0;
   scratch->pseudo = 0;
+  scratch->mnt_root = (__u64)BPF_CORE_READ(vfsmnt, mnt_root);
   {
-    struct task_struct* cur = (struct task_struct*)bpf_get_current_task_btf();
-    struct fs_struct* fs = BPF_CORE_READ(cur, fs);
-    scratch->root_dentry = fs ? (__u64)BPF_CORE_READ(fs, root.dentry) : 0;
-    scratch->root_vfsmnt = fs ? (__u64)BPF_CORE_READ(fs, root.mnt) : 0;
+    struct fs_struct* fs = bpf_get_current_task_btf()->fs;   /* direct loads (BTF) */
+    scratch->root_dentry = fs ? (__u64)fs->root.dentry : 0;
+    scratch->root_vfsmnt = fs ? (__u64)fs->root.mnt : 0;
   }
   struct needle_path_loop loop = {.s = scratch, .out = out};
   /* Every step either records a component or crosses a mount: 2x depth bounds both. */
