@@ -62,9 +62,12 @@ constexpr size_t kSlots = size_t{1} << kSlotBits;
 static_assert(kSlots >= kMaxKeys * 4);
 
 struct KeyTable {
-  std::array<std::atomic<const Key*>, kSlots> slots{};
+  // Slot i is empty while hashes[i] is 0. A writer stores the key before its hash, so a reader
+  // that sees the hash sees the key.
+  std::array<std::atomic<uint64_t>, kSlots> hashes{};
+  std::array<std::atomic<const Key*>, kSlots> keys{};
   std::mutex mu;
-  std::deque<Key> keys;   // never moves an entry
+  std::deque<Key> store;   // never moves an entry
 };
 
 KeyTable& key_table() {
@@ -86,16 +89,43 @@ uint64_t key_hash(std::string_view k) {
   for (size_t j = 0; i + j < k.size(); ++j) {
     tail |= static_cast<uint64_t>(static_cast<unsigned char>(k[i + j])) << (8 * j);
   }
-  return (h ^ tail) * 0xc4ceb9fe1a85ec53ull;
+  return ((h ^ tail) * 0xc4ceb9fe1a85ec53ull) | 1;   // never 0, the empty mark
 }
 
-// The slot holding `k`, or the empty slot where it would go.
-std::atomic<const Key*>& key_slot(KeyTable& t, std::string_view k) {
-  size_t i = key_hash(k) >> (64 - kSlotBits);   // a multiplicative hash's best bits
+// Byte equality of two keys of length n, inline: keys are short, where a memcmp call costs more
+// than the comparison.
+bool same_bytes(const char* a, const char* b, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x;
+    uint64_t y;
+    std::memcpy(&x, a + i, sizeof x);
+    std::memcpy(&y, b + i, sizeof y);
+    if (x != y) {
+      return false;
+    }
+  }
+  for (; i < n; ++i) {
+    if (a[i] != b[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The index of the slot holding `k` (hash h), or of the empty slot where it would go.
+size_t key_slot(const KeyTable& t, std::string_view k, uint64_t h) {
+  size_t i = h >> (64 - kSlotBits);   // a multiplicative hash's best bits
   while (true) {
-    const Key* e = t.slots[i].load(std::memory_order_acquire);
-    if (e == nullptr || e->name == k) {
-      return t.slots[i];
+    uint64_t sh = t.hashes[i].load(std::memory_order_acquire);
+    if (sh == 0) {
+      return i;
+    }
+    if (sh == h) {
+      const Key* e = t.keys[i].load(std::memory_order_relaxed);
+      if (e->name.size() == k.size() && same_bytes(e->name.data(), k.data(), k.size())) {
+        return i;
+      }
     }
     i = (i + 1) & (kSlots - 1);
   }
@@ -120,7 +150,11 @@ const Key* find_key(std::string_view name) {
   if (name.empty() || name.size() > kMaxInternedKey) {
     return nullptr;
   }
-  return key_slot(key_table(), name).load(std::memory_order_acquire);
+  const KeyTable& t = key_table();
+  const uint64_t h = key_hash(name);
+  const size_t i = key_slot(t, name, h);
+  return t.hashes[i].load(std::memory_order_acquire) == 0 ? nullptr
+                                                           : t.keys[i].load(std::memory_order_relaxed);
 }
 
 const Key* intern_key(std::string_view name) {
@@ -128,18 +162,20 @@ const Key* intern_key(std::string_view name) {
     return nullptr;
   }
   KeyTable& t = key_table();
-  if (const Key* k = key_slot(t, name).load(std::memory_order_acquire)) {
-    return k;
+  const uint64_t h = key_hash(name);
+  size_t i = key_slot(t, name, h);
+  if (t.hashes[i].load(std::memory_order_acquire) != 0) {
+    return t.keys[i].load(std::memory_order_relaxed);
   }
   std::lock_guard<std::mutex> lock(t.mu);
-  std::atomic<const Key*>& slot = key_slot(t, name);   // again: another writer may have won
-  if (const Key* k = slot.load(std::memory_order_acquire)) {
-    return k;
+  i = key_slot(t, name, h);   // again: another writer may have won
+  if (t.hashes[i].load(std::memory_order_acquire) != 0) {
+    return t.keys[i].load(std::memory_order_relaxed);
   }
-  if (t.keys.size() >= kMaxKeys) {
+  if (t.store.size() >= kMaxKeys) {
     return nullptr;
   }
-  Key& k = t.keys.emplace_back();
+  Key& k = t.store.emplace_back();
   k.name.assign(name);
   json_string(name, k.json);
   k.json.push_back(':');
@@ -151,7 +187,8 @@ const Key* intern_key(std::string_view name) {
     k.msgpack.push_back(static_cast<char>(name.size()));
   }
   k.msgpack.append(name);
-  slot.store(&k, std::memory_order_release);
+  t.keys[i].store(&k, std::memory_order_relaxed);
+  t.hashes[i].store(h, std::memory_order_release);
   return &k;
 }
 
@@ -202,6 +239,11 @@ bool sanitize_utf8(std::string_view in, std::string& out) {
 }
 
 void Event::clear() {
+  for (uint8_t i : index_used_) {
+    index_[i] = IndexSlot{};
+  }
+  index_used_.clear();
+  index_full_ = false;
   nodes_.clear();
   arena_.clear();
   nodes_.push_back(Node{});
@@ -239,13 +281,63 @@ uint32_t Event::add_node(uint32_t parent, const Key* ikey, std::string_view key,
   }
   p.last = idx;
   p.count++;
+  if (ikey != nullptr) {
+    index_insert(parent, ikey, idx);
+  }
   return idx;
+}
+
+size_t Event::index_home(uint32_t parent, const Key* key) {
+  uint64_t h = (reinterpret_cast<uintptr_t>(key) >> 3) ^ (uint64_t{parent} << 32);
+  return static_cast<size_t>((h * 0x9e3779b97f4a7c15ull) >> (64 - kIndexBits));
+}
+
+uint32_t Event::index_lookup(uint32_t parent, const Key* key) const {
+  if (index_.empty()) {
+    return kNone;
+  }
+  for (size_t i = index_home(parent, key);; i = (i + 1) & (kIndexSlots - 1)) {
+    const IndexSlot& e = index_[i];
+    if (e.parent == kNone) {
+      return kNone;
+    }
+    if (e.parent == parent && e.key == key) {
+      // A removed node, or one orphaned when its parent changed type, is typed NONE.
+      return nodes_[e.node].type != NEEDLE_NODE_NONE ? e.node : kNone;
+    }
+  }
+}
+
+void Event::index_insert(uint32_t parent, const Key* key, uint32_t node) {
+  if (index_.empty()) {
+    index_.resize(kIndexSlots);
+  }
+  for (size_t i = index_home(parent, key);; i = (i + 1) & (kIndexSlots - 1)) {
+    IndexSlot& e = index_[i];
+    if (e.parent == parent && e.key == key) {
+      e.node = node;   // replaces a removed node of the same name
+      return;
+    }
+    if (e.parent == kNone) {
+      if (index_used_.size() >= kIndexMax) {
+        index_full_ = true;
+        return;
+      }
+      e = IndexSlot{parent, node, key};
+      index_used_.push_back(static_cast<uint8_t>(i));
+      return;
+    }
+  }
 }
 
 uint32_t Event::child_by_key(uint32_t parent, const Key* ikey, std::string_view key) const {
   // A name is interned always or never (the table only fills up), so an interned name is
   // compared by address and only children with arena keys can match any other.
   if (ikey != nullptr) {
+    uint32_t c = index_lookup(parent, ikey);
+    if (c != kNone || !index_full_) {
+      return c;
+    }
     for (uint32_t c = nodes_[parent].first; c != kNone; c = nodes_[c].next) {
       if (nodes_[c].ikey == ikey) {
         return c;
@@ -264,6 +356,9 @@ uint32_t Event::child_by_key(uint32_t parent, const Key* ikey, std::string_view 
 }
 
 void Event::reset_children(uint32_t n) {
+  for (uint32_t c = nodes_[n].first; c != kNone; c = nodes_[c].next) {
+    nodes_[c].type = NEEDLE_NODE_NONE;   // orphaned: the index must not find them
+  }
   nodes_[n].first = kNone;
   nodes_[n].last = kNone;
   nodes_[n].count = 0;

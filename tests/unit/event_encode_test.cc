@@ -199,6 +199,45 @@ TEST(Encode, MsgpackSkipsRemovedFields) {
 }
 
 
+// Past the child index's capacity (96 named fields) lookups fall back to scanning: every field
+// of a 300-field object is still found and replaced in place, in insertion order.
+TEST(Event, ManyFieldsAreFoundAndReplacedPastTheIndex) {
+  Event ev;
+  for (int i = 0; i < 300; ++i) {
+    ev.set_int(NEEDLE_ROOT, "o.f" + std::to_string(i), i);
+  }
+  for (int i = 0; i < 300; i += 7) {
+    ev.set_int(NEEDLE_ROOT, "o.f" + std::to_string(i), -i);
+  }
+  needle_node o = ev.find(NEEDLE_ROOT, "o");
+  ASSERT_EQ(ev.size(o), 300u);
+  for (int i = 0; i < 300; ++i) {
+    int64_t v = 0;
+    ASSERT_TRUE(ev.get_int(ev.find(o, "f" + std::to_string(i)), v)) << i;
+    EXPECT_EQ(v, i % 7 == 0 ? -i : i);
+    EXPECT_EQ(ev.child(o, static_cast<size_t>(i)), ev.find(o, "f" + std::to_string(i)));
+  }
+  ev.clear();   // and a cleared event starts with an empty index
+  EXPECT_EQ(ev.find(NEEDLE_ROOT, "o"), Event::kNone);
+  ev.set_int(NEEDLE_ROOT, "o.f1", 5);
+  EXPECT_EQ(json(ev), R"({"o":{"f1":5}})");
+}
+
+// Fields removed, or dropped when their object became a scalar, are never found again; setting
+// them again makes new ones.
+TEST(Event, RemovedAndOrphanedFieldsAreGone) {
+  Event ev;
+  ev.set_str(NEEDLE_ROOT, "a.b", "1");
+  ev.set_str(NEEDLE_ROOT, "a", "scalar");
+  EXPECT_EQ(ev.find(NEEDLE_ROOT, "a.b"), Event::kNone);
+  ev.set_str(NEEDLE_ROOT, "a.b", "2");
+  EXPECT_EQ(json(ev), R"({"a":{"b":"2"}})");
+  ev.remove(ev.find(NEEDLE_ROOT, "a.b"));
+  EXPECT_EQ(ev.find(NEEDLE_ROOT, "a.b"), Event::kNone);
+  ev.set_str(NEEDLE_ROOT, "a.b", "3");
+  EXPECT_EQ(json(ev), R"({"a":{"b":"3"}})");
+}
+
 TEST(Keys, OneEntryPerNameWithItsEncodedForms) {
   const Key* a = intern_key("interned_a");
   ASSERT_NE(a, nullptr);
