@@ -75,21 +75,33 @@ KeyTable& key_table() {
   return *table;
 }
 
+uint64_t load_bytes(const char* p, size_t n) {
+  uint64_t v = 0;
+  std::memcpy(&v, p, n);
+  return v;
+}
+
+// Keys are short: words, then the last bytes through overlapping loads of fixed size (which
+// cover every byte, so equal-length keys that differ hash apart), no byte loop.
 uint64_t key_hash(std::string_view k) {
-  uint64_t h = 0x9e3779b97f4a7c15ull ^ k.size();
-  size_t i = 0;
-  for (; i + 8 <= k.size(); i += 8) {
-    uint64_t w;
-    std::memcpy(&w, k.data() + i, sizeof w);
-    h = (h ^ w) * 0xff51afd7ed558ccdull;
-    h ^= h >> 32;
+  const char* p = k.data();
+  const size_t n = k.size();
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+  uint64_t last = 0;
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      h = (h ^ load_bytes(p + i, 8)) * 0xff51afd7ed558ccdull;
+      h ^= h >> 32;
+    }
+    last = load_bytes(p + n - 8, 8);
+  } else if (n >= 4) {
+    last = load_bytes(p, 4) | load_bytes(p + n - 4, 4) << 32;
+  } else if (n >= 2) {
+    last = load_bytes(p, 2) | load_bytes(p + n - 2, 2) << 16;
+  } else if (n == 1) {
+    last = static_cast<unsigned char>(p[0]);
   }
-  // The tail in registers: a short memcpy to the stack and an 8-byte load stalls the CPU.
-  uint64_t tail = 0;
-  for (size_t j = 0; i + j < k.size(); ++j) {
-    tail |= static_cast<uint64_t>(static_cast<unsigned char>(k[i + j])) << (8 * j);
-  }
-  return ((h ^ tail) * 0xc4ceb9fe1a85ec53ull) | 1;   // never 0, the empty mark
+  return ((h ^ last) * 0xc4ceb9fe1a85ec53ull) | 1;   // never 0, the empty mark
 }
 
 // Byte equality of two keys of length n, inline: keys are short, where a memcmp call costs more
@@ -239,11 +251,6 @@ bool sanitize_utf8(std::string_view in, std::string& out) {
 }
 
 void Event::clear() {
-  for (uint8_t i : index_used_) {
-    index_[i] = IndexSlot{};
-  }
-  index_used_.clear();
-  index_full_ = false;
   nodes_.clear();
   arena_.clear();
   nodes_.push_back(Node{});
@@ -281,63 +288,13 @@ uint32_t Event::add_node(uint32_t parent, const Key* ikey, std::string_view key,
   }
   p.last = idx;
   p.count++;
-  if (ikey != nullptr) {
-    index_insert(parent, ikey, idx);
-  }
   return idx;
-}
-
-size_t Event::index_home(uint32_t parent, const Key* key) {
-  uint64_t h = (reinterpret_cast<uintptr_t>(key) >> 3) ^ (uint64_t{parent} << 32);
-  return static_cast<size_t>((h * 0x9e3779b97f4a7c15ull) >> (64 - kIndexBits));
-}
-
-uint32_t Event::index_lookup(uint32_t parent, const Key* key) const {
-  if (index_.empty()) {
-    return kNone;
-  }
-  for (size_t i = index_home(parent, key);; i = (i + 1) & (kIndexSlots - 1)) {
-    const IndexSlot& e = index_[i];
-    if (e.parent == kNone) {
-      return kNone;
-    }
-    if (e.parent == parent && e.key == key) {
-      // A removed node, or one orphaned when its parent changed type, is typed NONE.
-      return nodes_[e.node].type != NEEDLE_NODE_NONE ? e.node : kNone;
-    }
-  }
-}
-
-void Event::index_insert(uint32_t parent, const Key* key, uint32_t node) {
-  if (index_.empty()) {
-    index_.resize(kIndexSlots);
-  }
-  for (size_t i = index_home(parent, key);; i = (i + 1) & (kIndexSlots - 1)) {
-    IndexSlot& e = index_[i];
-    if (e.parent == parent && e.key == key) {
-      e.node = node;   // replaces a removed node of the same name
-      return;
-    }
-    if (e.parent == kNone) {
-      if (index_used_.size() >= kIndexMax) {
-        index_full_ = true;
-        return;
-      }
-      e = IndexSlot{parent, node, key};
-      index_used_.push_back(static_cast<uint8_t>(i));
-      return;
-    }
-  }
 }
 
 uint32_t Event::child_by_key(uint32_t parent, const Key* ikey, std::string_view key) const {
   // A name is interned always or never (the table only fills up), so an interned name is
   // compared by address and only children with arena keys can match any other.
   if (ikey != nullptr) {
-    uint32_t c = index_lookup(parent, ikey);
-    if (c != kNone || !index_full_) {
-      return c;
-    }
     for (uint32_t c = nodes_[parent].first; c != kNone; c = nodes_[c].next) {
       if (nodes_[c].ikey == ikey) {
         return c;
@@ -356,9 +313,6 @@ uint32_t Event::child_by_key(uint32_t parent, const Key* ikey, std::string_view 
 }
 
 void Event::reset_children(uint32_t n) {
-  for (uint32_t c = nodes_[n].first; c != kNone; c = nodes_[c].next) {
-    nodes_[c].type = NEEDLE_NODE_NONE;   // orphaned: the index must not find them
-  }
   nodes_[n].first = kNone;
   nodes_[n].last = kNone;
   nodes_[n].count = 0;

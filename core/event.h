@@ -112,27 +112,8 @@ class Event {
   uint32_t store(std::string_view s);
   void reset_children(uint32_t n);
 
-  // The children of objects by (parent, interned key): most events have 50-100 named fields,
-  // and every set and find would otherwise scan its object's children. Open addressing in a
-  // small table kept through clear(); when it is fuller than kIndexMax, lookups that miss it
-  // scan the children as before.
-  struct IndexSlot {
-    uint32_t parent = kNone;
-    uint32_t node = kNone;
-    const Key* key = nullptr;
-  };
-  static constexpr size_t kIndexBits = 7;
-  static constexpr size_t kIndexSlots = size_t{1} << kIndexBits;
-  static constexpr size_t kIndexMax = kIndexSlots * 3 / 4;
-  static size_t index_home(uint32_t parent, const Key* key);
-  uint32_t index_lookup(uint32_t parent, const Key* key) const;
-  void index_insert(uint32_t parent, const Key* key, uint32_t node);
-
   std::vector<Node> nodes_;
   std::string arena_;
-  std::vector<IndexSlot> index_;
-  std::vector<uint8_t> index_used_;   // the slots to empty on clear()
-  bool index_full_ = false;
 };
 
 /// Replaces invalid UTF-8 in `in` with U+FFFD into `out`; returns false when anything was replaced.
