@@ -276,7 +276,8 @@ TEST(Keys, KeysNotInternedWorkTheSameWay) {
                           mid_key + "\":4}");
   std::string mp;
   encode_msgpack(ev, mp);
-  auto root = msgpack::unpack(mp.data(), mp.size()).get().as<std::map<std::string, msgpack::object>>();
+  msgpack::object_handle oh = msgpack::unpack(mp.data(), mp.size());   // owns what root views
+  auto root = oh.get().as<std::map<std::string, msgpack::object>>();
   EXPECT_EQ(root.at(long_key).as<std::string>(), "3");
   EXPECT_EQ(root.at(mid_key).as<uint64_t>(), 4u);
 }
