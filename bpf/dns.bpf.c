@@ -224,19 +224,19 @@ static __always_inline int dns_read_l4(struct __sk_buff* skb, __u16 eth_proto, s
   return 0;
 }
 
-/* Submits a record, waking the reader only when this record takes the unread data across
- * needle_wakeup_bytes. The SDK's needle_submit() forces a wakeup on every record while the data
- * is above that mark, so a busy producer that outruns a reader being scheduled pays an irq_work
- * wakeup (a self-IPI: a VM exit on a guest) per packet; measured here it tripled the cost of a
- * loopback DNS round trip. Below the mark the reader's ring_flush_ms timer bounds the delay. */
-static __always_inline void dns_submit(void* rec, __u64 reserved) {
-  __u64 avail = bpf_ringbuf_query(&needle_ring, BPF_RB_AVAIL_DATA);
-  __u64 flags = BPF_RB_NO_WAKEUP;
-  if (avail >= needle_wakeup_bytes && avail < needle_wakeup_bytes + reserved) {
-    flags = BPF_RB_FORCE_WAKEUP;
-  }
-  bpf_ringbuf_submit(rec, flags);
-}
+/* A packet's record is built here and copied into the ring at its real size: a ring
+ * reservation must have a constant size, and reserving DNS_RECORD_MAX (about 2.7 KiB) for
+ * records of a few hundred bytes let an 8 MiB ring hold only ~3,000 of them. */
+struct dns_packet_scratch {
+  __u8 buf[DNS_RECORD_MAX];
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct dns_packet_scratch);
+} dns_packet_scratch_map SEC(".maps");
 
 static __always_inline void dns_packet(struct __sk_buff* skb, int egress) {
   __u16 eth_proto = bpf_ntohs((__u16)skb->protocol);
@@ -289,14 +289,15 @@ static __always_inline void dns_packet(struct __sk_buff* skb, int egress) {
   if (owner && (owner->flags & DNS_OWNER_FILTERED)) {
     return;
   }
-  struct dns_packet_record* rec = needle_reserve(DNS_RECORD_MAX);
-  if (!rec) {
+  __u32 zero = 0;
+  struct dns_packet_scratch* scratch = bpf_map_lookup_elem(&dns_packet_scratch_map, &zero);
+  if (!scratch) {
     return;
   }
+  struct dns_packet_record* rec = (struct dns_packet_record*)scratch->buf;
   __u8* tail = (__u8*)(rec + 1);
   __builtin_memset(rec, 0, sizeof(*rec));
   if (dns_read_l4(skb, eth_proto, &l4, rec) != 0) {
-    bpf_ringbuf_discard(rec, 0);
     return;
   }
   __u32 flags = 0;
@@ -317,7 +318,6 @@ static __always_inline void dns_packet(struct __sk_buff* skb, int egress) {
    * (clang may otherwise test a copy of the register it passes). */
   cap = ((cap - 1) & (DNS_CAPTURE_MAX - 1)) + 1;
   if (bpf_skb_load_bytes(skb, payload_off, tail + exe_len, cap) != 0) {
-    bpf_ringbuf_discard(rec, 0);
     return;
   }
   if (egress) {
@@ -338,11 +338,14 @@ static __always_inline void dns_packet(struct __sk_buff* skb, int egress) {
   rec->data_len = cap;
   rec->hdr.kind = DNS_KIND_PACKET;
   rec->hdr.version = DNS_RECORD_VERSION;
-  rec->hdr.size = sizeof(*rec) + exe_len + cap;
+  __u32 size = sizeof(*rec) + exe_len + cap;
+  rec->hdr.size = size;
   rec->hdr.boot_ns = bpf_ktime_get_boot_ns();
   rec->hdr.source = needle_source_index;
   rec->hdr.cpu = bpf_get_smp_processor_id();
-  dns_submit(rec, DNS_RECORD_MAX + 8);   /* + the ring's record header */
+  /* The SDK's copy wakes the reader only when this record takes the unread data across
+   * needle_wakeup_bytes (a wakeup per packet is a self-IPI, a VM exit on a guest). */
+  needle_output(rec, size);
 }
 
 SEC("?cgroup_skb/egress")
