@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <string>
 
@@ -236,6 +237,26 @@ TEST(Event, RemovedAndOrphanedFieldsAreGone) {
   EXPECT_EQ(ev.find(NEEDLE_ROOT, "a.b"), Event::kNone);
   ev.set_str(NEEDLE_ROOT, "a.b", "3");
   EXPECT_EQ(json(ev), R"({"a":{"b":"3"}})");
+}
+
+// Names are cached per thread by their address; a buffer reused for other bytes of the same
+// length must still get the other name's key, and an event built through it the other field.
+TEST(Keys, AReusedBufferGetsTheKeyOfItsNewBytes) {
+  char buf[] = "alpha1";
+  const Key* a = intern_key(std::string_view(buf, 6));
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(intern_key(std::string_view(buf, 6)), a);   // cached
+  std::memcpy(buf, "omega2", 6);
+  EXPECT_EQ(find_key(std::string_view(buf, 6)), nullptr);   // never interned
+  const Key* o = intern_key(std::string_view(buf, 6));
+  ASSERT_NE(o, nullptr);
+  EXPECT_NE(o, a);
+  EXPECT_EQ(o->name, "omega2");
+  Event ev;
+  ev.set_str(NEEDLE_ROOT, std::string_view(buf, 6), "x");
+  std::memcpy(buf, "alpha1", 6);
+  ev.set_str(NEEDLE_ROOT, std::string_view(buf, 6), "y");
+  EXPECT_EQ(json(ev), R"({"omega2":"x","alpha1":"y"})");
 }
 
 TEST(Keys, OneEntryPerNameWithItsEncodedForms) {
