@@ -1,5 +1,6 @@
 #include "encode.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -10,75 +11,171 @@ namespace needle::core {
 
 namespace {
 
-void json_value(const Event& ev, uint32_t idx, std::string& out);
+bool plain8(uint64_t w);
 
-void json_children(const Event& ev, const Event::Node& n, bool named, std::string& out) {
-  bool first = true;
-  for (uint32_t c = n.first; c != Event::kNone; c = ev.node(c).next) {
-    const Event::Node& child = ev.node(c);
-    if (child.type == NEEDLE_NODE_NONE) {
-      continue;
-    }
-    if (!first) {
-      out.push_back(',');
-    }
-    first = false;
-    if (named) {
-      if (child.ikey != nullptr) {
-        out.append(child.ikey->json);
-      } else {
-        json_string(ev.key(child), out);
-        out.push_back(':');
-      }
-    }
-    json_value(ev, c, out);
-  }
-}
-
-void json_value(const Event& ev, uint32_t idx, std::string& out) {
-  const Event::Node& n = ev.node(idx);
-  char buf[32];
-  switch (n.type) {
-    case NEEDLE_NODE_OBJECT:
-      out.push_back('{');
-      json_children(ev, n, true, out);
-      out.push_back('}');
-      break;
-    case NEEDLE_NODE_ARRAY:
-      out.push_back('[');
-      json_children(ev, n, false, out);
-      out.push_back(']');
-      break;
-    case NEEDLE_NODE_STRING:
-      json_string(ev.str(n), out);
-      break;
-    case NEEDLE_NODE_INT: {
-      auto r = std::to_chars(buf, buf + sizeof buf, n.v.i);
-      out.append(buf, r.ptr);
-      break;
-    }
-    case NEEDLE_NODE_UINT: {
-      auto r = std::to_chars(buf, buf + sizeof buf, n.v.u);
-      out.append(buf, r.ptr);
-      break;
-    }
-    case NEEDLE_NODE_DOUBLE: {
-      if (!std::isfinite(n.v.d)) {
-        out.append("null");  // JSON has no NaN or infinity
+// Escapes n bytes of s as a JSON string literal at d, which has room for 6 * n + 2 bytes;
+// returns the end. Plain runs are copied eight bytes at a time.
+char* put_json_string(char* d, const char* s, size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  *d++ = '"';
+  size_t i = 0;
+  while (true) {
+    while (i + 8 <= n) {
+      uint64_t w;
+      std::memcpy(&w, s + i, sizeof w);
+      if (!plain8(w)) {
         break;
       }
-      auto r = std::to_chars(buf, buf + sizeof buf, n.v.d);
-      out.append(buf, r.ptr);
+      std::memcpy(d, &w, sizeof w);
+      d += 8;
+      i += 8;
+    }
+    if (i >= n) {
       break;
     }
-    case NEEDLE_NODE_BOOL:
-      out.append(n.v.b ? "true" : "false");
-      break;
-    default:
-      out.append("null");
-      break;
+    auto c = static_cast<unsigned char>(s[i++]);
+    if (c >= 0x20 && c != '"' && c != '\\') {
+      *d++ = static_cast<char>(c);
+      continue;
+    }
+    *d++ = '\\';
+    switch (c) {
+      case '"':
+        *d++ = '"';
+        break;
+      case '\\':
+        *d++ = '\\';
+        break;
+      case '\n':
+        *d++ = 'n';
+        break;
+      case '\r':
+        *d++ = 'r';
+        break;
+      case '\t':
+        *d++ = 't';
+        break;
+      default:
+        *d++ = 'u';
+        *d++ = '0';
+        *d++ = '0';
+        *d++ = kHex[c >> 4];
+        *d++ = kHex[c & 0xf];
+    }
   }
+  *d++ = '"';
+  return d;
 }
+
+// Writes an event's JSON into a per-thread buffer that only grows, with one room check per
+// node instead of one per byte appended, then hands the bytes over in one copy.
+class JsonWriter {
+ public:
+  explicit JsonWriter(std::string& buf) : buf_(buf) {}
+
+  // Room for n more bytes; the pointer to write them at.
+  char* room(size_t n) {
+    if (pos_ + n > buf_.size()) {
+      buf_.resize(std::max(buf_.size() * 2, pos_ + n + 4096));
+    }
+    return buf_.data() + pos_;
+  }
+  void done(char* end) { pos_ = static_cast<size_t>(end - buf_.data()); }
+  size_t size() const { return pos_; }
+
+  void value(const Event& ev, const Event::Node& n) {
+    switch (n.type) {
+      case NEEDLE_NODE_OBJECT:
+        container(ev, n, '{', '}', true);
+        break;
+      case NEEDLE_NODE_ARRAY:
+        container(ev, n, '[', ']', false);
+        break;
+      default:
+        done(scalar(ev, n, room(scalar_room(n))));
+    }
+  }
+
+ private:
+  static size_t scalar_room(const Event::Node& n) {
+    return n.type == NEEDLE_NODE_STRING ? 6 * size_t{n.v.s.len} + 2 : 32;
+  }
+
+  static char* scalar(const Event& ev, const Event::Node& n, char* d) {
+    switch (n.type) {
+      case NEEDLE_NODE_STRING: {
+        std::string_view v = ev.str(n);
+        return put_json_string(d, v.data(), v.size());
+      }
+      case NEEDLE_NODE_INT:
+        return std::to_chars(d, d + 24, n.v.i).ptr;
+      case NEEDLE_NODE_UINT:
+        return std::to_chars(d, d + 24, n.v.u).ptr;
+      case NEEDLE_NODE_DOUBLE:
+        if (!std::isfinite(n.v.d)) {
+          std::memcpy(d, "null", 4);   // JSON has no NaN or infinity
+          return d + 4;
+        }
+        return std::to_chars(d, d + 32, n.v.d).ptr;
+      case NEEDLE_NODE_BOOL:
+        if (n.v.b) {
+          std::memcpy(d, "true", 4);
+          return d + 4;
+        }
+        std::memcpy(d, "false", 5);
+        return d + 5;
+      default:
+        std::memcpy(d, "null", 4);
+        return d + 4;
+    }
+  }
+
+  void container(const Event& ev, const Event::Node& n, char open, char close, bool named) {
+    char* d = room(1);
+    *d++ = open;
+    done(d);
+    bool first = true;
+    for (uint32_t c = n.first; c != Event::kNone; c = ev.node(c).next) {
+      const Event::Node& child = ev.node(c);
+      if (child.type == NEEDLE_NODE_NONE) {
+        continue;
+      }
+      // The separator, the key and, for a scalar, the value under one room check.
+      std::string_view key = named ? ev.key(child) : std::string_view();
+      const bool scalar_child = child.type != NEEDLE_NODE_OBJECT && child.type != NEEDLE_NODE_ARRAY;
+      d = room(1 + std::max<size_t>(6 * key.size() + 3, 32) +
+               (scalar_child ? scalar_room(child) : 0));
+      if (!first) {
+        *d++ = ',';
+      }
+      first = false;
+      if (named) {
+        if (child.ikey != nullptr && child.ikey->json_short) {
+          std::memcpy(d, child.ikey->json32, sizeof child.ikey->json32);   // fixed size: inline
+          d += child.ikey->json.size();
+        } else if (child.ikey != nullptr) {
+          std::memcpy(d, child.ikey->json.data(), child.ikey->json.size());
+          d += child.ikey->json.size();
+        } else {
+          d = put_json_string(d, key.data(), key.size());
+          *d++ = ':';
+        }
+      }
+      if (scalar_child) {
+        done(scalar(ev, child, d));
+      } else {
+        done(d);
+        value(ev, child);
+      }
+    }
+    d = room(1);
+    *d++ = close;
+    done(d);
+  }
+
+  std::string& buf_;
+  size_t pos_ = 0;
+};
 
 // msgpack::packer writes through a buffer with write(const char*, size_t).
 struct StringBuffer {
@@ -164,55 +261,18 @@ bool plain8(uint64_t w) {
 }  // namespace
 
 void json_string(std::string_view s, std::string& out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  size_t run = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    // Skip eight plain bytes at a time; most strings have nothing to escape.
-    while (i + 8 <= s.size()) {
-      uint64_t w;
-      std::memcpy(&w, s.data() + i, sizeof w);
-      if (!plain8(w)) {
-        break;
-      }
-      i += 8;
-    }
-    if (i >= s.size()) {
-      break;
-    }
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') {
-      continue;
-    }
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\t':
-        out.append("\\t");
-        break;
-      default: {
-        char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
-        out.append(esc, sizeof esc);
-      }
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out.push_back('"');
+  const size_t at = out.size();
+  out.resize(at + 6 * s.size() + 2);
+  char* end = put_json_string(out.data() + at, s.data(), s.size());
+  out.resize(static_cast<size_t>(end - out.data()));
 }
 
-void encode_json(const Event& ev, std::string& out) { json_value(ev, 0, out); }
+void encode_json(const Event& ev, std::string& out) {
+  thread_local std::string buf;
+  JsonWriter w(buf);
+  w.value(ev, ev.node(0));
+  out.append(buf.data(), w.size());
+}
 
 void encode_msgpack(const Event& ev, std::string& out) {
   StringBuffer buf{&out};

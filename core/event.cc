@@ -238,6 +238,10 @@ const Key* intern_key(std::string_view name) {
   k.name.assign(name);
   json_string(name, k.json);
   k.json.push_back(':');
+  if (k.json.size() <= sizeof k.json32) {
+    std::memcpy(k.json32, k.json.data(), k.json.size());
+    k.json_short = true;
+  }
   // msgpack str: fixstr up to 31 bytes, else str8 (kMaxInternedKey < 256).
   if (name.size() < 32) {
     k.msgpack.push_back(static_cast<char>(0xa0 | name.size()));

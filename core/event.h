@@ -20,6 +20,10 @@ struct Key {
   std::string name;
   std::string json;      // "name": escaped, with the colon
   std::string msgpack;   // str header + bytes
+  // json again, zero-padded, when it fits in 32 bytes (json_short 1): the encoder copies all 32
+  // bytes with two vector moves, where a memcpy of json's exact length is a library call.
+  alignas(16) char json32[32] = {};
+  bool json_short = false;
 };
 
 /// The interned key for `name`, adding it when new; nullptr when it is not interned (longer
