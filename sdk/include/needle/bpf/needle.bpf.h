@@ -99,22 +99,31 @@ static __always_inline int needle_task_filtered(struct task_struct* task) {
   return needle_task_excluded(task);
 }
 
-/* The file behind `fd` in `task`'s table (what the kernel resolved for a returned or passed fd,
- * not the caller's pointer), or NULL. `task` must be a BTF pointer (bpf_get_current_task_btf(),
- * a tp_btf argument, an iterator's task): its fields are loaded directly, which costs a few
- * nanoseconds where each bpf_probe_read_kernel costs tens. */
-static __always_inline struct file* needle_file_from_fd(struct task_struct* task, int fd) {
+/* The file behind `fd` in the current task's table (what the kernel resolved for a returned or
+ * passed fd, not the caller's pointer), as a plain pointer (0 when none). The table is reached
+ * with direct loads through the task's BTF pointer, which costs a few nanoseconds where each
+ * bpf_probe_read_kernel costs tens; a global function, so the verifier checks those loads once
+ * per program rather than along every path to each call (each pointer a direct load yields
+ * costs it a search of the kernel's BTF). */
+__attribute__((noinline)) __u64 needle_current_fd_file(int fd) {
   if (fd < 0) {
-    return NULL;
+    return 0;
   }
+  struct task_struct* task = bpf_get_current_task_btf();
   struct fdtable* fdt = task->files->fdt;
   if (!fdt || (unsigned int)fd >= fdt->max_fds) {
-    return NULL;
+    return 0;
   }
   struct file** fds = fdt->fd;
   struct file* file = NULL;
   bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
-  return file;
+  return (__u64)file;
+}
+
+/* needle_current_fd_file for call sites that name the task; `task` must be the current task. */
+static __always_inline struct file* needle_file_from_fd(struct task_struct* task, int fd) {
+  (void)task;
+  return (struct file*)needle_current_fd_file(fd);
 }
 
 /* needle_task_filtered for the current task, with direct loads. */
@@ -153,8 +162,13 @@ static __always_inline void needle_fill_task_ctx(struct needle_task_ctx* ctx,
 /* needle_fill_task_ctx for the current task, with direct loads through its BTF pointer: every
  * record's header has one, and the CO-RE reads above cost about 20 bpf_probe_read_kernel calls.
  * Only the pid-namespace numbers of a task below the root namespace and the comm (a string)
- * still go through helpers. */
-static __always_inline void needle_fill_current_ctx(struct needle_task_ctx* ctx) {
+ * still go through helpers. A global function: the verifier checks it once per program, where
+ * inlined at every call site each direct load's BTF walk was repeated along every path (it
+ * doubled the file source's load time). */
+__attribute__((noinline)) int needle_fill_current_ctx(struct needle_task_ctx* ctx) {
+  if (!ctx) {
+    return 0;
+  }
   struct task_struct* task = bpf_get_current_task_btf();
   struct task_struct* leader = task->group_leader;
   ctx->tgid = task->tgid;
@@ -185,6 +199,7 @@ static __always_inline void needle_fill_current_ctx(struct needle_task_ctx* ctx)
   ctx->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
   ctx->start_ns = leader->start_boottime;
   bpf_probe_read_kernel_str(&ctx->comm, sizeof(ctx->comm), task->comm);
+  return 0;
 }
 
 /* Fills the common header of a reserved record for the current task. */

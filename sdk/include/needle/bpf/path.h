@@ -181,6 +181,18 @@ static long needle_path_emit_step(__u32 index, void* arg) {
   return 0;
 }
 
+/* The current task's root (fs->root) into the scratch, with direct loads; a global function,
+ * checked once per program by the verifier (see needle_current_fd_file). */
+__attribute__((noinline)) int needle_current_root(struct needle_path_scratch* s) {
+  if (!s) {
+    return 0;
+  }
+  struct fs_struct* fs = bpf_get_current_task_btf()->fs;
+  s->root_dentry = fs ? (__u64)fs->root.dentry : 0;
+  s->root_vfsmnt = fs ? (__u64)fs->root.mnt : 0;
+  return 0;
+}
+
 /* Resolves (vfsmnt, dentry) into `out` (NEEDLE_PATH_BUF_SIZE writable bytes) and returns its
  * length (0 when dentry or vfsmnt is NULL). ORs NEEDLE_PATH_TRUNCATED_* into *flags. */
 static __always_inline __u32 needle_path_resolve(struct vfsmount* vfsmnt, struct dentry* dentry,
@@ -200,11 +212,7 @@ static __always_inline __u32 needle_path_resolve(struct vfsmount* vfsmnt, struct
   scratch->dropped = 0;
   scratch->pseudo = 0;
   scratch->mnt_root = (__u64)BPF_CORE_READ(vfsmnt, mnt_root);
-  {
-    struct fs_struct* fs = bpf_get_current_task_btf()->fs;   /* direct loads (BTF) */
-    scratch->root_dentry = fs ? (__u64)fs->root.dentry : 0;
-    scratch->root_vfsmnt = fs ? (__u64)fs->root.mnt : 0;
-  }
+  needle_current_root(scratch);
   struct needle_path_loop loop = {.s = scratch, .out = out};
   /* Every step either records a component or crosses a mount: 2x depth bounds both. */
   bpf_loop(NEEDLE_PATH_MAX_DEPTH * 2, needle_path_walk_step, &loop, 0);
