@@ -4,8 +4,11 @@
 #include <atomic>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <mutex>
+#include <unordered_map>
 
+#include "clock.h"
 #include "encode.h"
 
 namespace needle::core {
@@ -256,6 +259,66 @@ const Key* intern_key(std::string_view name) {
   return &k;
 }
 
+const Field* make_field(std::string_view path) {
+  if (path.empty()) {
+    return nullptr;
+  }
+  struct Registry {
+    std::mutex mu;
+    std::unordered_map<std::string, std::unique_ptr<Field>> by_path;
+  };
+  static Registry* reg = new Registry();   // lives as long as the process, like its fields
+  std::lock_guard<std::mutex> lock(reg->mu);
+  auto it = reg->by_path.find(std::string(path));
+  if (it != reg->by_path.end()) {
+    return it->second.get();
+  }
+  if (reg->by_path.size() >= kMaxFields) {
+    return nullptr;
+  }
+  auto f = std::make_unique<Field>();
+  f->path.assign(path);
+  std::string_view rest = path;
+  while (true) {
+    bool last = true;
+    std::string_view part = first_part(rest, last);
+    const Key* k = intern_key(part);
+    if (k == nullptr) {
+      f->parts.clear();   // a name kept in arenas: the field resolves by its path
+      break;
+    }
+    f->parts.push_back(k);
+    if (last) {
+      break;
+    }
+    rest = rest.substr(part.size() + 1);
+  }
+  const Field* out = f.get();
+  reg->by_path.emplace(f->path, std::move(f));
+  return out;
+}
+
+void stamp_event(Event& ev, uint64_t start_ns, uint64_t seq, uint64_t boot_ns,
+                 std::string_view source) {
+  static const Field& f_id = *make_field("id");
+  static const Field& f_time = *make_field("time");
+  static const Field& f_type = *make_field("type");
+  static const Field& f_source = *make_field("source");
+  static const Field& f_host_name = *make_field("host.name");
+  static const Field& f_host_id = *make_field("host.id");
+  char id[kEventIdMax];
+  size_t n = format_event_id(start_ns, seq, id);
+  ev.boot_ns = boot_ns;
+  ev.set_str(NEEDLE_ROOT, f_id, std::string_view(id, n));
+  char when[48];
+  size_t w = format_boot_time(boot_ns, when, sizeof when);
+  ev.set_str(NEEDLE_ROOT, f_time, std::string_view(when, w));
+  ev.set_str(NEEDLE_ROOT, f_type, "");
+  ev.set_str(NEEDLE_ROOT, f_source, source);
+  ev.set_str(NEEDLE_ROOT, f_host_name, host_name());
+  ev.set_str(NEEDLE_ROOT, f_host_id, host_id());
+}
+
 bool valid_utf8(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   size_t n = s.size();
@@ -370,6 +433,32 @@ void Event::reset_children(uint32_t n) {
   nodes_[n].count = 0;
 }
 
+uint32_t Event::resolve_step(uint32_t cur, const Key* ikey, std::string_view name, bool last,
+                             uint32_t type) {
+  uint32_t c = child_by_key(cur, ikey, name);
+  if (last) {
+    if (c == kNone) {
+      return add_node(cur, ikey, name, type);
+    }
+    Node& n = nodes_[c];
+    if (n.type != type || type == NEEDLE_NODE_STRING) {
+      if ((n.type == NEEDLE_NODE_OBJECT || n.type == NEEDLE_NODE_ARRAY) && n.type != type) {
+        reset_children(c);
+      }
+      n.type = type;
+    }
+    return c;
+  }
+  if (c == kNone) {
+    return add_node(cur, ikey, name, NEEDLE_NODE_OBJECT);
+  }
+  if (nodes_[c].type != NEEDLE_NODE_OBJECT) {
+    reset_children(c);
+    nodes_[c].type = NEEDLE_NODE_OBJECT;
+  }
+  return c;
+}
+
 uint32_t Event::resolve(needle_node parent, std::string_view path, uint32_t type) {
   if (parent >= nodes_.size() || nodes_[parent].type != NEEDLE_NODE_OBJECT) {
     return kNone;
@@ -378,30 +467,27 @@ uint32_t Event::resolve(needle_node parent, std::string_view path, uint32_t type
   while (true) {
     bool last = true;
     std::string_view part = first_part(path, last);
-    const Key* ikey = intern_key(part);
-    uint32_t c = child_by_key(cur, ikey, part);
+    cur = resolve_step(cur, intern_key(part), part, last, type);
     if (last) {
-      if (c == kNone) {
-        return add_node(cur, ikey, part, type);
-      }
-      Node& n = nodes_[c];
-      if (n.type != type || type == NEEDLE_NODE_STRING) {
-        if ((n.type == NEEDLE_NODE_OBJECT || n.type == NEEDLE_NODE_ARRAY) && n.type != type) {
-          reset_children(c);
-        }
-        n.type = type;
-      }
-      return c;
+      return cur;
     }
-    if (c == kNone) {
-      c = add_node(cur, ikey, part, NEEDLE_NODE_OBJECT);
-    } else if (nodes_[c].type != NEEDLE_NODE_OBJECT) {
-      reset_children(c);
-      nodes_[c].type = NEEDLE_NODE_OBJECT;
-    }
-    cur = c;
     path = path.substr(part.size() + 1);
   }
+}
+
+uint32_t Event::resolve(needle_node parent, const Field& f, uint32_t type) {
+  if (f.parts.empty()) {
+    return resolve(parent, f.path, type);
+  }
+  if (parent >= nodes_.size() || nodes_[parent].type != NEEDLE_NODE_OBJECT) {
+    return kNone;
+  }
+  uint32_t cur = parent;
+  const size_t n = f.parts.size();
+  for (size_t i = 0; i < n; ++i) {
+    cur = resolve_step(cur, f.parts[i], {}, i + 1 == n, type);
+  }
+  return cur;
 }
 
 needle_node Event::object(needle_node parent, std::string_view path) {
@@ -412,8 +498,7 @@ needle_node Event::array(needle_node parent, std::string_view path) {
   return resolve(parent, path, NEEDLE_NODE_ARRAY);
 }
 
-void Event::set_str(needle_node parent, std::string_view path, std::string_view value) {
-  uint32_t n = resolve(parent, path, NEEDLE_NODE_STRING);
+void Event::store_str(uint32_t n, std::string_view value) {
   if (n == kNone) {
     return;
   }
@@ -425,6 +510,43 @@ void Event::set_str(needle_node parent, std::string_view path, std::string_view 
     return;
   }
   nodes_[n].v.s = {store(value), static_cast<uint32_t>(value.size())};
+}
+
+void Event::set_str(needle_node parent, std::string_view path, std::string_view value) {
+  store_str(resolve(parent, path, NEEDLE_NODE_STRING), value);
+}
+
+void Event::set_str(needle_node parent, const Field& f, std::string_view value) {
+  store_str(resolve(parent, f, NEEDLE_NODE_STRING), value);
+}
+
+needle_node Event::object(needle_node parent, const Field& f) {
+  return resolve(parent, f, NEEDLE_NODE_OBJECT);
+}
+
+needle_node Event::array(needle_node parent, const Field& f) {
+  return resolve(parent, f, NEEDLE_NODE_ARRAY);
+}
+
+void Event::set_int(needle_node parent, const Field& f, int64_t v) {
+  uint32_t n = resolve(parent, f, NEEDLE_NODE_INT);
+  if (n != kNone) {
+    nodes_[n].v.i = v;
+  }
+}
+
+void Event::set_uint(needle_node parent, const Field& f, uint64_t v) {
+  uint32_t n = resolve(parent, f, NEEDLE_NODE_UINT);
+  if (n != kNone) {
+    nodes_[n].v.u = v;
+  }
+}
+
+void Event::set_bool(needle_node parent, const Field& f, bool v) {
+  uint32_t n = resolve(parent, f, NEEDLE_NODE_BOOL);
+  if (n != kNone) {
+    nodes_[n].v.b = v;
+  }
 }
 
 void Event::set_int(needle_node parent, std::string_view path, int64_t v) {
@@ -502,6 +624,23 @@ needle_node Event::find(needle_node parent, std::string_view path) const {
     }
     path = path.substr(part.size() + 1);
   }
+}
+
+needle_node Event::find(needle_node parent, const Field& f) const {
+  if (f.parts.empty()) {
+    return find(parent, f.path);
+  }
+  uint32_t cur = parent;
+  for (const Key* k : f.parts) {
+    if (cur >= nodes_.size() || nodes_[cur].type != NEEDLE_NODE_OBJECT) {
+      return kNone;
+    }
+    cur = child_by_key(cur, k, {});
+    if (cur == kNone) {
+      return kNone;
+    }
+  }
+  return cur;
 }
 
 uint32_t Event::type_of(needle_node n) const {

@@ -35,6 +35,20 @@ const Key* find_key(std::string_view name);
 inline constexpr size_t kMaxInternedKey = 64;
 inline constexpr size_t kMaxKeys = 4096;
 
+/// A dotted path resolved once into its interned names (the ABI's needle_field): setting or
+/// finding a field by it skips parsing the path and looking the names up. Lives as long as the
+/// process.
+struct Field {
+  std::string path;
+  std::vector<const Key*> parts;   // one per component; empty when one is not interned
+};
+
+/// The field for `path`, the same one for the same path; nullptr for an empty path or when the
+/// registry already holds kMaxFields (fields are meant to be made once, at start-up; callers fall
+/// back to the path). Safe from any thread.
+const Field* make_field(std::string_view path);
+inline constexpr size_t kMaxFields = 16384;
+
 class Event {
  public:
   static constexpr uint32_t kNone = NEEDLE_NO_NODE;
@@ -62,6 +76,16 @@ class Event {
   needle_node push_object(needle_node array);
 
   needle_node find(needle_node parent, std::string_view path) const;
+
+  // The same by field: no parsing, no name lookup.
+  needle_node object(needle_node parent, const Field& f);
+  needle_node array(needle_node parent, const Field& f);
+  void set_str(needle_node parent, const Field& f, std::string_view value);
+  void set_int(needle_node parent, const Field& f, int64_t v);
+  void set_uint(needle_node parent, const Field& f, uint64_t v);
+  void set_bool(needle_node parent, const Field& f, bool v);
+  needle_node find(needle_node parent, const Field& f) const;
+
   uint32_t type_of(needle_node n) const;
   bool get_str(needle_node n, std::string_view& out) const;
   bool get_int(needle_node n, int64_t& out) const;
@@ -113,12 +137,23 @@ class Event {
   /// Walks `path`, creating objects for all but the last component, and returns the node for
   /// the last one (created with `type` when missing; reset to `type` when present).
   uint32_t resolve(needle_node parent, std::string_view path, uint32_t type);
+  uint32_t resolve(needle_node parent, const Field& f, uint32_t type);
+  /// One component of a resolve: the child `ikey`/`name` of `cur`, made or retyped as needed
+  /// (`type` when it is the last component, an object on the way).
+  uint32_t resolve_step(uint32_t cur, const Key* ikey, std::string_view name, bool last,
+                        uint32_t type);
+  void store_str(uint32_t n, std::string_view value);
   uint32_t store(std::string_view s);
   void reset_children(uint32_t n);
 
   std::vector<Node> nodes_;
   std::string arena_;
 };
+
+/// The fields every event has before its source's decode: id (from needle's start time and the
+/// event's sequence number), time, an empty type, source, host.name and host.id.
+void stamp_event(Event& ev, uint64_t start_ns, uint64_t seq, uint64_t boot_ns,
+                 std::string_view source);
 
 /// Replaces invalid UTF-8 in `in` with U+FFFD into `out`; returns false when anything was replaced.
 bool sanitize_utf8(std::string_view in, std::string& out);

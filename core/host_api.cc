@@ -188,6 +188,42 @@ void e_remove(needle_event* ev, needle_node n) { E(ev)->remove(n); }
 void e_mark(needle_event* ev, uint32_t which, const char* field, size_t len) {
   E(ev)->mark(which, sv(field, len));
 }
+// 1.2: fields by handle. A needle_field is a core::Field*.
+const Field* F(needle_field f) { return reinterpret_cast<const Field*>(f); }
+needle_field e_field(const char* path, size_t len) {
+  return reinterpret_cast<needle_field>(make_field(sv(path, len)));
+}
+// A NULL handle (ev_field refused it) names no field: nothing is set or found.
+needle_node e_object_f(needle_event* ev, needle_node p, needle_field f) {
+  return f ? E(ev)->object(p, *F(f)) : Event::kNone;
+}
+needle_node e_array_f(needle_event* ev, needle_node p, needle_field f) {
+  return f ? E(ev)->array(p, *F(f)) : Event::kNone;
+}
+void e_set_str_f(needle_event* ev, needle_node p, needle_field f, const char* v, size_t vlen) {
+  if (f) {
+    E(ev)->set_str(p, *F(f), sv(v, vlen));
+  }
+}
+void e_set_int_f(needle_event* ev, needle_node p, needle_field f, int64_t v) {
+  if (f) {
+    E(ev)->set_int(p, *F(f), v);
+  }
+}
+void e_set_uint_f(needle_event* ev, needle_node p, needle_field f, uint64_t v) {
+  if (f) {
+    E(ev)->set_uint(p, *F(f), v);
+  }
+}
+void e_set_bool_f(needle_event* ev, needle_node p, needle_field f, int32_t v) {
+  if (f) {
+    E(ev)->set_bool(p, *F(f), v != 0);
+  }
+}
+needle_node e_find_f(const needle_event* ev, needle_node p, needle_field f) {
+  return f ? E(ev)->find(p, *F(f)) : Event::kNone;
+}
+
 needle_rc e_encode(const needle_event* ev, uint32_t format, const void** out, size_t* len) {
   thread_local std::string buf;
   buf.clear();
@@ -280,6 +316,14 @@ const needle_host_api kApi = {
     h_host_name,
     h_format_time,
     h_state_dir,
+    e_field,
+    e_object_f,
+    e_array_f,
+    e_set_str_f,
+    e_set_int_f,
+    e_set_uint_f,
+    e_set_bool_f,
+    e_find_f,
 };
 
 }  // namespace

@@ -293,17 +293,7 @@ int Runtime::check() {
 }
 
 void Runtime::prepare(Event* ev, std::string_view source, uint64_t boot_ns) {
-  char id[kEventIdMax];
-  size_t n = format_event_id(start_ns_, seq_.fetch_add(1) + 1, id);
-  ev->boot_ns = boot_ns;
-  ev->set_str(NEEDLE_ROOT, "id", std::string_view(id, n));
-  char when[48];
-  size_t w = format_boot_time(boot_ns, when, sizeof when);
-  ev->set_str(NEEDLE_ROOT, "time", std::string_view(when, w));
-  ev->set_str(NEEDLE_ROOT, "type", "");
-  ev->set_str(NEEDLE_ROOT, "source", source);
-  ev->set_str(NEEDLE_ROOT, "host.name", host_name());
-  ev->set_str(NEEDLE_ROOT, "host.id", host_id());
+  stamp_event(*ev, start_ns_, seq_.fetch_add(1) + 1, boot_ns, source);
 }
 
 void Runtime::submit_event(needle_host* from, Event* ev) {

@@ -13,6 +13,8 @@
 
 #include "encode.h"
 #include "event.h"
+#include "host.h"
+#include "needle/event.h"
 
 namespace needle::core {
 namespace {
@@ -257,6 +259,72 @@ TEST(Keys, AReusedBufferGetsTheKeyOfItsNewBytes) {
   std::memcpy(buf, "alpha1", 6);
   ev.set_str(NEEDLE_ROOT, std::string_view(buf, 6), "y");
   EXPECT_EQ(json(ev), R"({"omega2":"x","alpha1":"y"})");
+}
+
+// Fields resolved once act exactly as their paths: nesting, replacing, finding, and a field with
+// a name too long to intern falls back to its path.
+TEST(Fields, ActAsTheirPaths) {
+  const Field* pid = make_field("process.pid");
+  ASSERT_NE(pid, nullptr);
+  EXPECT_EQ(make_field("process.pid"), pid);
+  EXPECT_EQ(pid->parts.size(), 2u);
+  EXPECT_EQ(make_field(""), nullptr);
+  const std::string long_name(kMaxInternedKey + 1, 'z');
+  const Field* odd = make_field("o." + long_name);
+  ASSERT_NE(odd, nullptr);
+  EXPECT_TRUE(odd->parts.empty());
+
+  Event by_field;
+  by_field.set_str(NEEDLE_ROOT, *make_field("type"), "process.exec");
+  by_field.set_uint(NEEDLE_ROOT, *pid, 42);
+  by_field.set_int(NEEDLE_ROOT, *make_field("process.exit_code"), -1);
+  by_field.set_bool(NEEDLE_ROOT, *make_field("process.fileless"), true);
+  by_field.set_str(NEEDLE_ROOT, *odd, "v");
+  needle_node proc = by_field.object(NEEDLE_ROOT, *make_field("process"));
+  by_field.set_uint(proc, *make_field("pid"), 43);   // replaces, relative to `process`
+  needle_node args = by_field.array(proc, *make_field("args"));
+  by_field.push_str(args, "sh");
+
+  Event by_path;
+  by_path.set_str(NEEDLE_ROOT, "type", "process.exec");
+  by_path.set_uint(NEEDLE_ROOT, "process.pid", 42);
+  by_path.set_int(NEEDLE_ROOT, "process.exit_code", -1);
+  by_path.set_bool(NEEDLE_ROOT, "process.fileless", true);
+  by_path.set_str(NEEDLE_ROOT, "o." + long_name, "v");
+  by_path.set_uint(NEEDLE_ROOT, "process.pid", 43);
+  by_path.push_str(by_path.array(NEEDLE_ROOT, "process.args"), "sh");
+
+  EXPECT_EQ(json(by_field), json(by_path));
+  uint64_t v = 0;
+  ASSERT_TRUE(by_field.get_uint(by_field.find(NEEDLE_ROOT, *pid), v));
+  EXPECT_EQ(v, 43u);
+  EXPECT_EQ(by_field.find(NEEDLE_ROOT, *odd), by_field.find(NEEDLE_ROOT, "o." + long_name));
+  EXPECT_EQ(by_field.find(NEEDLE_ROOT, *make_field("process.nothing")), Event::kNone);
+  EXPECT_EQ(by_field.find(NEEDLE_ROOT, *make_field("type.below")), Event::kNone);   // a string
+  // Invalid UTF-8 set by field is replaced and listed under `lossy`, as by path.
+  by_field.set_str(proc, *make_field("comm"), std::string_view("a\xff", 2));
+  std::string out = json(by_field);
+  EXPECT_NE(out.find(R"("lossy":["process.comm"])"), std::string::npos) << out;
+}
+
+// The same through the C ABI and the SDK's Field; a NULL handle (what ev_field gives for an
+// empty path) sets and finds nothing.
+TEST(Fields, ThroughTheAbiAndTheSdk) {
+  Event ev;
+  const needle_host_api* api = host_api();
+  const ::needle::Field pid(api, "process.pid");
+  ::needle::Event view(api, as_abi(&ev));
+  view.set(pid, uint32_t{7});
+  EXPECT_EQ(view.get_uint(pid), 7u);
+  EXPECT_EQ(view.find(::needle::Field(api, "process")).get_uint("pid"), 7u);
+  EXPECT_EQ(api->ev_field("", 0), nullptr);
+  api->ev_set_str_f(as_abi(&ev), NEEDLE_ROOT, nullptr, "x", 1);
+  EXPECT_EQ(api->ev_object_f(as_abi(&ev), NEEDLE_ROOT, nullptr), NEEDLE_NO_NODE);
+  EXPECT_EQ(api->ev_find_f(as_abi(&ev), NEEDLE_ROOT, nullptr), NEEDLE_NO_NODE);
+  // An SDK Field the host refused falls back to its path.
+  const ::needle::Field empty(api, "");
+  EXPECT_EQ(empty.raw(), nullptr);
+  EXPECT_EQ(json(ev), R"({"process":{"pid":7}})");
 }
 
 TEST(Keys, OneEntryPerNameWithItsEncodedForms) {

@@ -39,6 +39,7 @@ bool parse_hex64(std::string_view s, uint64_t& out) {
 CgroupEnricher::CgroupEnricher(Host host, CgroupOptions options)
     : Enricher(host),
       options_(std::move(options)),
+      f_(host.api()),
       cache_(options_.cache_entries),
       c_lookups_(host.counter("lookups", "cgroup lookups done off the event path")),
       c_unresolved_(host.counter("unresolved",
@@ -99,7 +100,7 @@ bool CgroupEnricher::key_of(const Event& ev, uint64_t cgid, uint64_t& key) const
     key = cgid;
     return true;
   }
-  auto entity = ev.get_str("process.entity_id");
+  auto entity = ev.get_str(f_.entity_id);
   return entity && parse_hex64(*entity, key);
 }
 
@@ -107,10 +108,10 @@ void CgroupEnricher::fill(Event& ev, const CgroupInfo& info) {
   if (info.runtime == ContainerRuntime::kNone) {
     return;
   }
-  ev.set("container.id", info.id);
-  ev.set("container.runtime", runtime_name(info.runtime));
+  ev.set(f_.container_id, info.id);
+  ev.set(f_.container_runtime, runtime_name(info.runtime));
   if (!info.pod_uid.empty()) {
-    ev.set("pod.uid", info.pod_uid);
+    ev.set(f_.pod_uid, info.pod_uid);
   }
   host().add(c_containers_);
 }
@@ -130,7 +131,7 @@ bool CgroupEnricher::request(uint64_t key, uint64_t cgid, uint32_t pid) {
 }
 
 needle_rc CgroupEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
-  auto cgid = ev.get_uint("process.cgroup_id");
+  auto cgid = ev.get_uint(f_.cgroup_id);
   if (!cgid) {
     return NEEDLE_OK;
   }
@@ -169,7 +170,7 @@ needle_rc CgroupEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
   bool queued = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto pid = ev.get_uint("process.pid");
+    auto pid = ev.get_uint(f_.pid);
     queued = request(key, *cgid, pid ? static_cast<uint32_t>(*pid) : 0);
   }
   if (!queued) {

@@ -63,7 +63,17 @@ class CgroupEnricher : public Enricher {
   bool request(uint64_t key, uint64_t cgid, uint32_t pid);
   void worker();
 
+  // The fields read and written on every event, resolved once.
+  struct Fields {
+    explicit Fields(const needle_host_api* api)
+        : cgroup_id(api, "process.cgroup_id"), entity_id(api, "process.entity_id"),
+          pid(api, "process.pid"), container_id(api, "container.id"),
+          container_runtime(api, "container.runtime"), pod_uid(api, "pod.uid") {}
+    Field cgroup_id, entity_id, pid, container_id, container_runtime, pod_uid;
+  };
+
   CgroupOptions options_;
+  Fields f_;
   std::unique_ptr<CgroupResolver> resolver_;
   bool v2_ = true;
   uint64_t root_id_ = 0;

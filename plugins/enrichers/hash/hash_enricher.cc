@@ -5,6 +5,7 @@ namespace needle::hash {
 HashEnricher::HashEnricher(Host host, HashOptions options)
     : Enricher(host),
       options_(std::move(options)),
+      f_(host.api()),
       hasher_(options_.max_file_bytes, options_.bytes_per_s, options_.cache_entries,
               options_.proc_root),
       results_(options_.cache_entries),
@@ -42,11 +43,11 @@ void HashEnricher::wait_idle() {
   idle_cv_.wait(lock, [this] { return (queue_.empty() && !busy_) || stopping_; });
 }
 
-uint64_t HashEnricher::key_of(Event obj, std::string_view exe) {
+uint64_t HashEnricher::key_of(Event obj, std::string_view exe) const {
   // The digest belongs to this process's program: keyed by its entity and path, so a path
   // that names another file later, or a pid reused, never gets an old digest.
-  uint64_t key = enrich::fnv1a(obj.get_str("entity_id").value_or(""));
-  key ^= obj.get_uint("pid").value_or(0);
+  uint64_t key = enrich::fnv1a(obj.get_str(f_.entity_id).value_or(""));
+  key ^= obj.get_uint(f_.pid).value_or(0);
   return enrich::fnv1a(exe, key * 1099511628211ull);
 }
 
@@ -55,15 +56,15 @@ HashEnricher::Step HashEnricher::one(Event& ev, Event obj, std::string_view fiel
   if (!obj.valid()) {
     return Step::kNone;
   }
-  auto exe = obj.get_str("exe");
-  if (!exe || exe->empty() || obj.find("exe_sha256").valid()) {
+  auto exe = obj.get_str(f_.exe);
+  if (!exe || exe->empty() || obj.find(f_.exe_sha256).valid()) {
     return Step::kNone;
   }
-  const auto pid = static_cast<uint32_t>(obj.get_uint("pid").value_or(0));
+  const auto pid = static_cast<uint32_t>(obj.get_uint(f_.pid).value_or(0));
   const uint64_t key = key_of(obj, *exe);
   // A forked child runs the very file its parent runs: the parent's digest is the child's.
   uint64_t parent_key = 0;
-  if (fork_parent.valid() && fork_parent.get_str("exe") == exe) {
+  if (fork_parent.valid() && fork_parent.get_str(f_.exe) == exe) {
     parent_key = key_of(fork_parent, *exe);
   }
   std::lock_guard<std::mutex> lock(mu_);
@@ -73,7 +74,7 @@ HashEnricher::Step HashEnricher::one(Event& ev, Event obj, std::string_view fiel
   }
   if (r != nullptr) {
     if (r->status == HashStatus::kOk) {
-      obj.set("exe_sha256", r->sha256);
+      obj.set(f_.exe_sha256, r->sha256);
       enrich::unmark_incomplete(ev, field);
     } else {
       ev.mark_incomplete(field);  // too large or unreadable: known, not waited for
@@ -95,11 +96,11 @@ HashEnricher::Step HashEnricher::one(Event& ev, Event obj, std::string_view fiel
 }
 
 needle_rc HashEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
-  const bool fork = ev.get_str("type") == std::string_view("process.fork");
-  const Step own = one(ev, ev.find("process"), "process.exe_sha256",
-                       fork ? ev.find("parent") : Event(api(), ev.raw(), NEEDLE_NO_NODE));
+  const bool fork = ev.get_str(f_.type) == std::string_view("process.fork");
+  const Step own = one(ev, ev.find(f_.process), "process.exe_sha256",
+                       fork ? ev.find(f_.parent) : Event(api(), ev.raw(), NEEDLE_NO_NODE));
   const Step parent =
-      one(ev, ev.find("parent"), "parent.exe_sha256", Event(api(), ev.raw(), NEEDLE_NO_NODE));
+      one(ev, ev.find(f_.parent), "parent.exe_sha256", Event(api(), ev.raw(), NEEDLE_NO_NODE));
   if (own != Step::kQueued && parent != Step::kQueued) {
     pending_.done(ev);
     return NEEDLE_OK;

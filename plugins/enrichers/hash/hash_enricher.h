@@ -55,12 +55,21 @@ class HashEnricher : public Enricher {
   /// What enrich() does for one of `process` and `parent`.
   enum class Step { kNone, kFilled, kMissing, kQueued };
 
-  static uint64_t key_of(Event obj, std::string_view exe);
+  uint64_t key_of(Event obj, std::string_view exe) const;
   /// `fork_parent`: on a fork, the parent object, whose digest the child shares.
   Step one(Event& ev, Event obj, std::string_view field, Event fork_parent);
   void worker();
 
+  // The fields read and written on every event, resolved once.
+  struct Fields {
+    explicit Fields(const needle_host_api* api)
+        : type(api, "type"), process(api, "process"), parent(api, "parent"), exe(api, "exe"),
+          exe_sha256(api, "exe_sha256"), pid(api, "pid"), entity_id(api, "entity_id") {}
+    Field type, process, parent, exe, exe_sha256, pid, entity_id;
+  };
+
   HashOptions options_;
+  Fields f_;
   FileHasher hasher_;
 
   std::mutex mu_;

@@ -2,9 +2,15 @@
 
 namespace needle::lineage {
 
+LineageEnricher::Fields::Fields(const needle_host_api* api)
+    : process(api, "process"), type(api, "type"), pid(api, "pid"), ppid(api, "ppid"),
+      uid(api, "uid"), comm(api, "comm"), entity_id(api, "entity_id"), exe(api, "exe"),
+      args(api, "args"), parent(api, "parent"), ancestors(api, "ancestors") {}
+
 LineageEnricher::LineageEnricher(Host host, LineageOptions options)
     : Enricher(host),
       options_(options),
+      f_(host.api()),
       table_(options.limits),
       c_evictions_(host.counter("evictions",
                                 "processes dropped from the table to stay within "
@@ -37,23 +43,23 @@ LineageEnricher::Kind LineageEnricher::kind_of(std::string_view type) {
 }
 
 void LineageEnricher::copy_task_fields(Event proc, ProcessInfo& info) {
-  if (auto ppid = proc.get_uint("ppid")) {
+  if (auto ppid = proc.get_uint(f_.ppid)) {
     info.ppid = static_cast<uint32_t>(*ppid);
   }
-  if (auto uid = proc.get_uint("uid")) {
+  if (auto uid = proc.get_uint(f_.uid)) {
     info.uid = static_cast<uint32_t>(*uid);
     info.has_uid = true;
   }
-  if (auto comm = proc.get_str("comm")) {
+  if (auto comm = proc.get_str(f_.comm)) {
     info.set_comm(*comm);
   }
-  if (auto entity = proc.get_str("entity_id")) {
+  if (auto entity = proc.get_str(f_.entity_id)) {
     info.set_entity(*entity);
   }
 }
 
 void LineageEnricher::read_args(Event proc, ProcessInfo& info) {
-  Event args = proc.find("args");
+  Event args = proc.find(f_.args);
   if (args.type() != NEEDLE_NODE_ARRAY) {
     return;
   }
@@ -79,7 +85,7 @@ void LineageEnricher::read_args(Event proc, ProcessInfo& info) {
 ProcessInfo& LineageEnricher::learn(Event& ev, Event proc, Kind kind, uint32_t pid) {
   bool evicted = false;
   ProcessInfo* info = nullptr;
-  auto entity = proc.get_str("entity_id");
+  auto entity = proc.get_str(f_.entity_id);
   if (kind == Kind::kFork) {
     info = &table_.fresh(pid, evicted);
   } else {
@@ -97,7 +103,7 @@ ProcessInfo& LineageEnricher::learn(Event& ev, Event proc, Kind kind, uint32_t p
     host().add(c_evictions_);
   }
   copy_task_fields(proc, *info);
-  if (auto exe = proc.get_str("exe")) {
+  if (auto exe = proc.get_str(f_.exe)) {
     info->exe.assign(exe->data(), exe->size());
   }
   if (kind == Kind::kExec || kind == Kind::kSnapshot) {
@@ -116,7 +122,7 @@ ProcessInfo& LineageEnricher::learn(Event& ev, Event proc, Kind kind, uint32_t p
   return *info;
 }
 
-void LineageEnricher::push_args(Event obj, std::string_view field, const ProcessInfo& info) {
+void LineageEnricher::push_args(Event obj, const Field& field, const ProcessInfo& info) {
   Event arr = obj.array(field);
   std::string_view rest = info.args;
   if (rest.empty()) {
@@ -133,44 +139,44 @@ void LineageEnricher::push_args(Event obj, std::string_view field, const Process
 }
 
 void LineageEnricher::give_context(Event proc, const ProcessInfo& info, Event& ev) {
-  if (!info.exe.empty() && !proc.find("exe").valid()) {
-    proc.set("exe", info.exe);
+  if (!info.exe.empty() && !proc.find(f_.exe).valid()) {
+    proc.set(f_.exe, info.exe);
   }
-  if (info.args_known && !proc.find("args").valid()) {
-    push_args(proc, "args", info);
+  if (info.args_known && !proc.find(f_.args).valid()) {
+    push_args(proc, f_.args, info);
     if (info.args_truncated) {
       ev.mark_truncated("process.args");
     }
   }
-  if (info.ppid != 0 && !proc.find("ppid").valid()) {
-    proc.set("ppid", info.ppid);
+  if (info.ppid != 0 && !proc.find(f_.ppid).valid()) {
+    proc.set(f_.ppid, info.ppid);
   }
 }
 
 void LineageEnricher::give_parent(Event& ev, uint32_t ppid) {
-  Event parent = ev.object("parent");
-  parent.set("pid", ppid);
+  Event parent = ev.object(f_.parent);
+  parent.set(f_.pid, ppid);
   const ProcessInfo* p = table_.find(ppid);
   if (p == nullptr) {
     host().add(c_unknown_parent_);
   } else {
     if (!p->exe.empty()) {
-      parent.set("exe", p->exe);
+      parent.set(f_.exe, p->exe);
     }
     if (p->args_known) {
-      push_args(parent, "args", *p);
+      push_args(parent, f_.args, *p);
       if (p->args_truncated) {
         ev.mark_truncated("parent.args");
       }
     }
     if (p->has_uid) {
-      parent.set("uid", p->uid);
+      parent.set(f_.uid, p->uid);
     }
     if (p->comm_len != 0) {
-      parent.set("comm", p->comm_view());
+      parent.set(f_.comm, p->comm_view());
     }
     if (p->has_entity) {
-      parent.set("entity_id", p->entity_view());
+      parent.set(f_.entity_id, p->entity_view());
     }
   }
   if (options_.depth == 0) {
@@ -178,17 +184,17 @@ void LineageEnricher::give_parent(Event& ev, uint32_t ppid) {
   }
   // ancestors[0] is the parent, then its parent, up to `depth` entries or the first process
   // the table does not know (listed by pid only).
-  Event ancestors = ev.array("ancestors");
+  Event ancestors = ev.array(f_.ancestors);
   uint32_t cur = ppid;
   for (uint32_t i = 0; i < options_.depth && cur != 0; ++i) {
     Event a = ancestors.push_object();
-    a.set("pid", cur);
+    a.set(f_.pid, cur);
     const ProcessInfo* info = i == 0 ? p : table_.find(cur, false);
     if (info == nullptr) {
       break;
     }
     if (!info->exe.empty()) {
-      a.set("exe", info->exe);
+      a.set(f_.exe, info->exe);
     }
     if (info->ppid == cur) {
       break;
@@ -199,8 +205,8 @@ void LineageEnricher::give_parent(Event& ev, uint32_t ppid) {
 
 needle_rc LineageEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
   (void)deadline_ns;
-  Event proc = ev.find("process");
-  auto pid_v = proc.get_uint("pid");
+  Event proc = ev.find(f_.process);
+  auto pid_v = proc.get_uint(f_.pid);
   if (!pid_v || *pid_v == 0) {
     return NEEDLE_OK;
   }
@@ -209,13 +215,13 @@ needle_rc LineageEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
   if (size_t n = table_.expire(now); n != 0) {
     host().add(c_expired_, n);
   }
-  const Kind kind = kind_of(ev.get_str("type").value_or(""));
+  const Kind kind = kind_of(ev.get_str(f_.type).value_or(""));
   ProcessInfo& info = learn(ev, proc, kind, pid);
   if (kind == Kind::kOther) {
     give_context(proc, info, ev);
   }
   uint32_t ppid = info.ppid;
-  if (auto event_ppid = proc.get_uint("ppid")) {
+  if (auto event_ppid = proc.get_uint(f_.ppid)) {
     ppid = static_cast<uint32_t>(*event_ppid);
   }
   if (ppid != 0) {

@@ -39,9 +39,16 @@ class LineageEnricher : public Enricher {
   void read_args(Event proc, ProcessInfo& info);
   void give_context(Event proc, const ProcessInfo& info, Event& ev);
   void give_parent(Event& ev, uint32_t ppid);
-  void push_args(Event parent_obj, std::string_view field, const ProcessInfo& info);
+  void push_args(Event parent_obj, const Field& field, const ProcessInfo& info);
+
+  // Every field this enricher reads or writes, resolved once.
+  struct Fields {
+    explicit Fields(const needle_host_api* api);
+    Field process, type, pid, ppid, uid, comm, entity_id, exe, args, parent, ancestors;
+  };
 
   LineageOptions options_;
+  Fields f_;
   ProcessTable table_;
   std::string scratch_;
   uint32_t c_evictions_;

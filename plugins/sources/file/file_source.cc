@@ -203,19 +203,34 @@ needle_rc FileSource::decode(std::span<const std::byte> raw, Event& ev) {
   return NEEDLE_OK;
 }
 
+namespace {
+
+// The fields of a file event, resolved once.
+struct FileFields {
+  explicit FileFields(const needle_host_api* api)
+      : type(api, "type"), file(api, "file"), path(api, "path"),
+        path_from_user(api, "path_from_user"), new_path(api, "new_path"), flags(api, "flags"),
+        mode(api, "mode"), uid(api, "uid"), gid(api, "gid"), inode(api, "inode"),
+        dev(api, "dev"), route(api, "route") {}
+  Field type, file, path, path_from_user, new_path, flags, mode, uid, gid, inode, dev, route;
+};
+
+}  // namespace
+
 void fill_event(const needle_host_api* api, const FileRecord& rec, Event& ev) {
-  ev.set("type", event_type(rec));
+  static const FileFields k(api);
+  ev.set(k.type, event_type(rec));
   fill_process(api, ev, rec.task);
-  Event f = ev.object("file");
-  f.set("path", rec.path);
+  Event f = ev.object(k.file);
+  f.set(k.path, rec.path);
   if ((rec.flags & FILE_F_PATH_TRUNCATED) != 0) {
     ev.mark_truncated("file.path");
   }
   if ((rec.flags & (FILE_F_PATH_FROM_USER | FILE_F_NEW_PATH_FROM_USER)) != 0) {
-    f.set("path_from_user", true);
+    f.set(k.path_from_user, true);
   }
   if (rec.kind == Kind::kRename || rec.kind == Kind::kLink || rec.kind == Kind::kSymlink) {
-    f.set("new_path", rec.new_path);
+    f.set(k.new_path, rec.new_path);
     if ((rec.flags & FILE_F_NEW_PATH_TRUNCATED) != 0) {
       ev.mark_truncated("file.new_path");
     }
@@ -223,28 +238,28 @@ void fill_event(const needle_host_api* api, const FileRecord& rec, Event& ev) {
   FlagNames names;
   op_flag_names(rec, names);
   if (names.count > 0) {
-    Event arr = f.array("flags");
+    Event arr = f.array(k.flags);
     for (std::size_t i = 0; i < names.count; ++i) {
       arr.push(names.names[i]);
     }
   }
   if (rec.kind == Kind::kChmod || (rec.kind == Kind::kOpen && rec.has_inode())) {
-    f.set("mode", octal_mode(rec.mode));
+    f.set(k.mode, octal_mode(rec.mode));
   }
   if (rec.kind == Kind::kChown) {
     if ((rec.flags & FILE_F_UID) != 0) {
-      f.set("uid", rec.uid);
+      f.set(k.uid, rec.uid);
     }
     if ((rec.flags & FILE_F_GID) != 0) {
-      f.set("gid", rec.gid);
+      f.set(k.gid, rec.gid);
     }
   }
   if (rec.has_inode()) {
-    f.set("inode", rec.ino);
-    f.set("dev", user_dev(rec.dev));
+    f.set(k.inode, rec.ino);
+    f.set(k.dev, user_dev(rec.dev));
   }
   RouteBuf buf;
-  f.set("route", route_name(rec.route, rec.abi, rec.syscall, buf));
+  f.set(k.route, route_name(rec.route, rec.abi, rec.syscall, buf));
 }
 
 }  // namespace needle::file

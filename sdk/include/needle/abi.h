@@ -21,7 +21,7 @@ extern "C" {
 #endif
 
 #define NEEDLE_ABI_MAJOR 1
-#define NEEDLE_ABI_MINOR 1
+#define NEEDLE_ABI_MINOR 2
 
 /* The one symbol every plugin exports (C linkage, default visibility). */
 #define NEEDLE_ENTRY_SYMBOL "needle_plugin_entry"
@@ -97,6 +97,8 @@ typedef struct needle_config needle_config;   /* an instance's validated TOML ta
 typedef struct needle_event needle_event;     /* one event under construction or in flight */
 typedef struct needle_bpf needle_bpf;         /* a source's BPF object before or after load */
 typedef uint32_t needle_node;                 /* a node of an event; 0 is the root object */
+/* 1.2: a dotted field path resolved once (ev_field); opaque, valid for the process's life. */
+typedef const struct needle_field_s* needle_field;
 
 #define NEEDLE_ROOT ((needle_node)0)
 #define NEEDLE_NO_NODE ((needle_node)0xffffffffu)
@@ -241,6 +243,22 @@ typedef struct needle_host_api {
   size_t (*format_time)(uint64_t boot_ns, char* out, size_t cap);
   /* Folder where a plugin may keep state across restarts ([needle] state_dir / <kind>-<id>). */
   const char* (*state_dir)(needle_host* host);
+
+  /* 1.2: fields by handle. ev_field resolves a dotted path once (do it at start-up, not per
+   * event) into a handle that stays valid for the process's life; the same path gives the same
+   * handle. The _f slots behave as their path twins but skip parsing the path and looking its
+   * names up, most of a field's cost. ev_field returns NULL for an empty path or when needle
+   * already holds 16384 fields: use the path slots then. */
+  needle_field (*ev_field)(const char* path, size_t len);
+  needle_node (*ev_object_f)(needle_event* ev, needle_node parent, needle_field field);
+  needle_node (*ev_array_f)(needle_event* ev, needle_node parent, needle_field field);
+  void (*ev_set_str_f)(needle_event* ev, needle_node parent, needle_field field,
+                       const char* value, size_t value_len);
+  void (*ev_set_int_f)(needle_event* ev, needle_node parent, needle_field field, int64_t value);
+  void (*ev_set_uint_f)(needle_event* ev, needle_node parent, needle_field field,
+                        uint64_t value);
+  void (*ev_set_bool_f)(needle_event* ev, needle_node parent, needle_field field, int32_t value);
+  needle_node (*ev_find_f)(const needle_event* ev, needle_node parent, needle_field field);
 } needle_host_api;
 
 /* A plugin's slots. All kinds share the lifecycle; the rest depends on the kind. Unless a slot

@@ -6,12 +6,31 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <type_traits>
 
 #include "needle/abi.h"
 
 namespace needle {
+
+/// A field path resolved once, for the hot path: make them at start-up (a plugin's constructor,
+/// or function-local statics) and pass them where a path goes, e.g.
+///   static const needle::Field kPid(api, "pid");  ...  proc.set(kPid, pid);
+/// Setting and finding by Field skips parsing the path and looking its names up. A Field the
+/// host refused (an empty path, or too many fields) falls back to its path.
+class Field {
+ public:
+  Field(const needle_host_api* api, std::string_view path)
+      : raw_(api->ev_field(path.data(), path.size())), path_(path) {}
+
+  needle_field raw() const { return raw_; }
+  std::string_view path() const { return path_; }
+
+ private:
+  needle_field raw_;
+  std::string path_;
+};
 
 class Event {
  public:
@@ -50,6 +69,46 @@ class Event {
       api_->ev_set_uint(ev_, node_, path.data(), path.size(), static_cast<uint64_t>(v));
     }
   }
+
+  // The same by Field (see above).
+  Event object(const Field& f) {
+    return f.raw() ? Event(api_, ev_, api_->ev_object_f(ev_, node_, f.raw())) : object(f.path());
+  }
+  Event array(const Field& f) {
+    return f.raw() ? Event(api_, ev_, api_->ev_array_f(ev_, node_, f.raw())) : array(f.path());
+  }
+  void set(const Field& f, std::string_view v) {
+    if (f.raw()) {
+      api_->ev_set_str_f(ev_, node_, f.raw(), v.data(), v.size());
+    } else {
+      set(f.path(), v);
+    }
+  }
+  void set(const Field& f, const char* v) { set(f, std::string_view(v)); }
+  void set(const Field& f, bool v) {
+    if (f.raw()) {
+      api_->ev_set_bool_f(ev_, node_, f.raw(), v ? 1 : 0);
+    } else {
+      set(f.path(), v);
+    }
+  }
+  template <typename T,
+            std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>, int> = 0>
+  void set(const Field& f, T v) {
+    if (!f.raw()) {
+      set(f.path(), v);
+    } else if constexpr (std::is_signed_v<T>) {
+      api_->ev_set_int_f(ev_, node_, f.raw(), static_cast<int64_t>(v));
+    } else {
+      api_->ev_set_uint_f(ev_, node_, f.raw(), static_cast<uint64_t>(v));
+    }
+  }
+  Event find(const Field& f) const {
+    return f.raw() ? Event(api_, ev_, api_->ev_find_f(ev_, node_, f.raw())) : find(f.path());
+  }
+  std::optional<std::string_view> get_str(const Field& f) const { return find(f).str(); }
+  std::optional<uint64_t> get_uint(const Field& f) const { return find(f).uint_value(); }
+  std::optional<int64_t> get_int(const Field& f) const { return find(f).int_value(); }
 
   /// Array members (this must be an array node).
   void push(std::string_view v) { api_->ev_push_str(ev_, node_, v.data(), v.size()); }

@@ -61,27 +61,38 @@ inline void entity_id(std::string_view host_id, uint32_t tgid, uint64_t start_ns
   out[16] = '\0';
 }
 
+/// The fields fill_process sets, resolved once.
+struct ProcessFields {
+  explicit ProcessFields(const needle_host_api* api)
+      : process(api, "process"), pid(api, "pid"), tid(api, "tid"), vpid(api, "vpid"),
+        ppid(api, "ppid"), uid(api, "uid"), gid(api, "gid"), euid(api, "euid"),
+        comm(api, "comm"), cgroup_id(api, "cgroup_id"), start_time(api, "start_time"),
+        entity_id(api, "entity_id") {}
+  Field process, pid, tid, vpid, ppid, uid, gid, euid, comm, cgroup_id, start_time, entity_id;
+};
+
 /// Fills `process.*` from a record's task context: pid, tid, ppid, uid, gid, euid, comm,
 /// cgroup_id, start_time, entity_id, and vpid when the task is in a child PID namespace.
 inline void fill_process(const needle_host_api* api, Event ev, const needle_task_ctx& t) {
-  Event p = ev.object("process");
-  p.set("pid", t.tgid);
-  p.set("tid", t.pid);
+  static const ProcessFields f(api);
+  Event p = ev.object(f.process);
+  p.set(f.pid, t.tgid);
+  p.set(f.tid, t.pid);
   if (t.vtgid != 0 && t.vtgid != t.tgid) {
-    p.set("vpid", t.vtgid);
+    p.set(f.vpid, t.vtgid);
   }
-  p.set("ppid", t.ppid);
-  p.set("uid", t.uid);
-  p.set("gid", t.gid);
-  p.set("euid", t.euid);
-  p.set("comm", fixed_str(t.comm, sizeof t.comm));
-  p.set("cgroup_id", t.cgroup_id);
+  p.set(f.ppid, t.ppid);
+  p.set(f.uid, t.uid);
+  p.set(f.gid, t.gid);
+  p.set(f.euid, t.euid);
+  p.set(f.comm, fixed_str(t.comm, sizeof t.comm));
+  p.set(f.cgroup_id, t.cgroup_id);
   char when[40];
   size_t n = api->format_time(t.start_ns, when, sizeof when);
-  p.set("start_time", std::string_view(when, n));
+  p.set(f.start_time, std::string_view(when, n));
   char id[17];
   entity_id(api->host_id(), t.tgid, t.start_ns, id);
-  p.set("entity_id", std::string_view(id, 16));
+  p.set(f.entity_id, std::string_view(id, 16));
 }
 
 }  // namespace needle

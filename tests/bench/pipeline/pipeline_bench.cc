@@ -760,17 +760,7 @@ class Pipeline {
 
   // Runtime::prepare: the fields every event has before its source's decode.
   void prepare(core::Event* ev, std::string_view source, uint64_t boot_ns) {
-    char id[core::kEventIdMax];
-    const size_t n = core::format_event_id(start_ns_, seq_.fetch_add(1) + 1, id);
-    ev->boot_ns = boot_ns;
-    ev->set_str(NEEDLE_ROOT, "id", std::string_view(id, n));
-    char when[48];
-    const size_t w = core::format_boot_time(boot_ns, when, sizeof when);
-    ev->set_str(NEEDLE_ROOT, "time", std::string_view(when, w));
-    ev->set_str(NEEDLE_ROOT, "type", "");
-    ev->set_str(NEEDLE_ROOT, "source", source);
-    ev->set_str(NEEDLE_ROOT, "host.name", core::host_name());
-    ev->set_str(NEEDLE_ROOT, "host.id", core::host_id());
+    core::stamp_event(*ev, start_ns_, seq_.fetch_add(1) + 1, boot_ns, source);
   }
 
   // Runtime::route with one JSON sink: the type filter, one encoding, the sink queue (its
