@@ -112,7 +112,9 @@ void CriEnricher::unmark_missing(Event& ev) {
 }
 
 needle_rc CriEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
-  auto id = ev.get_str("container.id");
+  // Every event asks; most (host processes) stop here.
+  static const Field container_id(host().api(), "container.id");
+  auto id = ev.get_str(container_id);
   if (!id || id->empty()) {
     return NEEDLE_OK;
   }

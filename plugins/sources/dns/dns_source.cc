@@ -86,13 +86,32 @@ needle_rc DnsSource::decode(std::span<const std::byte> raw, Event& ev) {
   return NEEDLE_OK;
 }
 
+namespace {
+
+// The fields of a DNS event, resolved once.
+struct DnsFields {
+  explicit DnsFields(const needle_host_api* api)
+      : type(api, "type"), process_exe(api, "process.exe"), net(api, "net"),
+        proto(api, "proto"), family(api, "family"), src_ip(api, "src_ip"),
+        src_port(api, "src_port"), dst_ip(api, "dst_ip"), dst_port(api, "dst_port"),
+        direction(api, "direction"), dns(api, "dns"), id(api, "id"), server_ip(api, "server_ip"),
+        server_port(api, "server_port"), query(api, "query"), qtype(api, "qtype"),
+        rcode(api, "rcode"), answers(api, "answers"), data(api, "data"), ttl(api, "ttl"),
+        error(api, "error") {}
+  Field type, process_exe, net, proto, family, src_ip, src_port, dst_ip, dst_port, direction, dns,
+      id, server_ip, server_port, query, qtype, rcode, answers, data, ttl, error;
+};
+
+}  // namespace
+
 void fill_event(const needle_host_api* api, const Packet& p, const Message& msg,
                 const Parsed& parsed, Event& ev) {
-  ev.set("type", msg.response ? "dns.response" : "dns.query");
+  static const DnsFields k(api);
+  ev.set(k.type, msg.response ? "dns.response" : "dns.query");
   if (p.has_process) {
     fill_process(api, ev, p.task);
     if (!p.exe.empty()) {
-      ev.set("process.exe", p.exe);
+      ev.set(k.process_exe, p.exe);
       if (p.exe_truncated) {
         ev.mark_truncated("process.exe");
       }
@@ -107,35 +126,35 @@ void fill_event(const needle_host_api* api, const Packet& p, const Message& msg,
   uint16_t client_port = client_is_src ? p.sport : p.dport;
   uint16_t server_port = client_is_src ? p.dport : p.sport;
 
-  Event net = ev.object("net");
-  net.set("proto", p.tcp ? "tcp" : "udp");
-  net.set("family", p.ipv6 ? "ipv6" : "ipv4");
-  net.set("src_ip", client_ip);
-  net.set("src_port", uint32_t{client_port});
-  net.set("dst_ip", server_ip);
-  net.set("dst_port", uint32_t{server_port});
-  net.set("direction", "outbound");
+  Event net = ev.object(k.net);
+  net.set(k.proto, p.tcp ? "tcp" : "udp");
+  net.set(k.family, p.ipv6 ? "ipv6" : "ipv4");
+  net.set(k.src_ip, client_ip);
+  net.set(k.src_port, uint32_t{client_port});
+  net.set(k.dst_ip, server_ip);
+  net.set(k.dst_port, uint32_t{server_port});
+  net.set(k.direction, "outbound");
 
-  Event d = ev.object("dns");
-  d.set("id", uint32_t{msg.id});
-  d.set("server_ip", server_ip);
-  d.set("server_port", uint32_t{server_port});
+  Event d = ev.object(k.dns);
+  d.set(k.id, uint32_t{msg.id});
+  d.set(k.server_ip, server_ip);
+  d.set(k.server_port, uint32_t{server_port});
   std::array<char, 16> tbuf{};
   if (msg.has_question) {
-    d.set("query", msg.qname.view());
-    d.set("qtype", type_name(msg.qtype, tbuf));
+    d.set(k.query, msg.qname.view());
+    d.set(k.qtype, type_name(msg.qtype, tbuf));
   }
   if (msg.response) {
-    d.set("rcode", rcode_name(msg.rcode, tbuf));
-    Event answers = d.array("answers");
+    d.set(k.rcode, rcode_name(msg.rcode, tbuf));
+    Event answers = d.array(k.answers);
     for (size_t i = 0; i < msg.answer_count; ++i) {
       const Answer& a = msg.answers[i];
       Event o = answers.push_object();
-      o.set("type", type_name(a.type, tbuf));
+      o.set(k.type, type_name(a.type, tbuf));
       if (a.has_data) {
-        o.set("data", a.data.view());
+        o.set(k.data, a.data.view());
       }
-      o.set("ttl", a.ttl);
+      o.set(k.ttl, a.ttl);
     }
     if (msg.answers_cut || parsed.truncated) {
       ev.mark_truncated("dns.answers");
@@ -144,7 +163,7 @@ void fill_event(const needle_host_api* api, const Packet& p, const Message& msg,
     ev.mark_truncated("dns.query");
   }
   if (parsed.error != ParseError::kNone) {
-    d.set("error", error_name(parsed.error));
+    d.set(k.error, error_name(parsed.error));
   }
 }
 

@@ -62,29 +62,45 @@ needle_rc NetworkSource::decode(std::span<const std::byte> raw, Event& ev) {
   return NEEDLE_OK;
 }
 
+namespace {
+
+// The fields of a network event, resolved once.
+struct NetFields {
+  explicit NetFields(const needle_host_api* api)
+      : type(api, "type"), net(api, "net"), proto(api, "proto"), family(api, "family"),
+        src_ip(api, "src_ip"), src_port(api, "src_port"), dst_ip(api, "dst_ip"),
+        dst_port(api, "dst_port"), direction(api, "direction"), in_progress(api, "in_progress"),
+        route(api, "route") {}
+  Field type, net, proto, family, src_ip, src_port, dst_ip, dst_port, direction, in_progress,
+      route;
+};
+
+}  // namespace
+
 void fill_event(const needle_host_api* api, const NetRecord& rec, Event& ev) {
-  ev.set("type", event_type(rec.kind));
+  static const NetFields k(api);
+  ev.set(k.type, event_type(rec.kind));
   fill_process(api, ev, rec.task);
-  Event n = ev.object("net");
-  n.set("proto", proto_name(rec.protocol));
-  n.set("family", family_name(rec.family));
+  Event n = ev.object(k.net);
+  n.set(k.proto, proto_name(rec.protocol));
+  n.set(k.family, family_name(rec.family));
   AddrBuf local, remote, route;
   Sides s = sides(rec, local, remote);
   if (s.src) {
-    n.set("src_ip", s.src->ip);
-    n.set("src_port", s.src->port);
+    n.set(k.src_ip, s.src->ip);
+    n.set(k.src_port, s.src->port);
   }
   if (s.dst) {
-    n.set("dst_ip", s.dst->ip);
-    n.set("dst_port", s.dst->port);
+    n.set(k.dst_ip, s.dst->ip);
+    n.set(k.dst_port, s.dst->port);
   }
   if (!s.direction.empty()) {
-    n.set("direction", s.direction);
+    n.set(k.direction, s.direction);
   }
   if ((rec.flags & NET_F_IN_PROGRESS) != 0) {
-    n.set("in_progress", true);
+    n.set(k.in_progress, true);
   }
-  n.set("route", route_name(rec, route));
+  n.set(k.route, route_name(rec, route));
 }
 
 }  // namespace needle::network
