@@ -643,6 +643,48 @@ needle_node Event::find(needle_node parent, const Field& f) const {
   return cur;
 }
 
+needle_node Event::copy(needle_node parent, const Field& f, const Event& src,
+                        needle_node src_node) {
+  if (&src == this || src_node >= src.nodes_.size() ||
+      src.nodes_[src_node].type == NEEDLE_NODE_NONE) {
+    return kNone;
+  }
+  const Node& from = src.nodes_[src_node];
+  uint32_t n = resolve(parent, f, from.type);
+  if (n == kNone) {
+    return kNone;
+  }
+  if (from.type == NEEDLE_NODE_OBJECT || from.type == NEEDLE_NODE_ARRAY) {
+    reset_children(n);   // replace, do not merge
+    copy_children(n, src, src_node);
+  } else if (from.type == NEEDLE_NODE_STRING) {
+    std::string_view v = src.str(from);
+    nodes_[n].v.s = {store(v), static_cast<uint32_t>(v.size())};   // valid UTF-8 already
+  } else {
+    nodes_[n].v = from.v;
+  }
+  return n;
+}
+
+void Event::copy_children(uint32_t to, const Event& src, uint32_t from) {
+  for (uint32_t c = src.nodes_[from].first; c != kNone; c = src.nodes_[c].next) {
+    const Node& sc = src.nodes_[c];
+    if (sc.type == NEEDLE_NODE_NONE) {
+      continue;
+    }
+    uint32_t n = add_node(to, sc.ikey, sc.ikey != nullptr ? std::string_view() : src.key(sc),
+                          sc.type);
+    if (sc.type == NEEDLE_NODE_OBJECT || sc.type == NEEDLE_NODE_ARRAY) {
+      copy_children(n, src, c);
+    } else if (sc.type == NEEDLE_NODE_STRING) {
+      std::string_view v = src.str(sc);
+      nodes_[n].v.s = {store(v), static_cast<uint32_t>(v.size())};
+    } else {
+      nodes_[n].v = sc.v;
+    }
+  }
+}
+
 uint32_t Event::type_of(needle_node n) const {
   return n < nodes_.size() ? nodes_[n].type : NEEDLE_NODE_NONE;
 }

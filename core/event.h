@@ -85,6 +85,9 @@ class Event {
   void set_uint(needle_node parent, const Field& f, uint64_t v);
   void set_bool(needle_node parent, const Field& f, bool v);
   needle_node find(needle_node parent, const Field& f) const;
+  /// Sets `f` under `parent` to a deep copy of `src`'s node `src_node` (replacing what was
+  /// there); the copy's node, or kNone. `src` must be another event.
+  needle_node copy(needle_node parent, const Field& f, const Event& src, needle_node src_node);
 
   uint32_t type_of(needle_node n) const;
   bool get_str(needle_node n, std::string_view& out) const;
@@ -143,6 +146,8 @@ class Event {
   uint32_t resolve_step(uint32_t cur, const Key* ikey, std::string_view name, bool last,
                         uint32_t type);
   void store_str(uint32_t n, std::string_view value);
+  /// Appends copies of `src`'s children of `from` under `to` (their keys, values, subtrees).
+  void copy_children(uint32_t to, const Event& src, uint32_t from);
   uint32_t store(std::string_view s);
   void reset_children(uint32_t n);
 

@@ -223,6 +223,10 @@ void e_set_bool_f(needle_event* ev, needle_node p, needle_field f, int32_t v) {
 needle_node e_find_f(const needle_event* ev, needle_node p, needle_field f) {
   return f ? E(ev)->find(p, *F(f)) : Event::kNone;
 }
+needle_node e_copy_f(needle_event* ev, needle_node p, needle_field f, const needle_event* src,
+                     needle_node src_node) {
+  return f && src ? E(ev)->copy(p, *F(f), *E(src), src_node) : Event::kNone;
+}
 
 needle_rc e_encode(const needle_event* ev, uint32_t format, const void** out, size_t* len) {
   thread_local std::string buf;
@@ -324,6 +328,7 @@ const needle_host_api kApi = {
     e_set_uint_f,
     e_set_bool_f,
     e_find_f,
+    e_copy_f,
 };
 
 }  // namespace

@@ -327,6 +327,41 @@ TEST(Fields, ThroughTheAbiAndTheSdk) {
   EXPECT_EQ(json(ev), R"({"process":{"pid":7}})");
 }
 
+// A subtree copied from another event: objects, arrays of objects and scalars of every type,
+// keys interned or not; the copy replaces what the field held; copying from itself is refused.
+TEST(Fields, CopyTakesAWholeSubtreeFromAnotherEvent) {
+  const std::string long_key(kMaxInternedKey + 3, 'q');
+  Event src;
+  src.set_uint(NEEDLE_ROOT, "parent.pid", 7);
+  src.set_str(NEEDLE_ROOT, "parent.exe", "/bin/sh");
+  src.set_int(NEEDLE_ROOT, "parent.delta", -2);
+  src.set_bool(NEEDLE_ROOT, "parent.ok", true);
+  src.set_double(NEEDLE_ROOT, "parent.ratio", 0.5);
+  src.set_str(NEEDLE_ROOT, "parent." + long_key, "long");
+  needle_node args = src.array(NEEDLE_ROOT, "parent.args");
+  src.push_str(args, "sh");
+  src.push_int(args, 3);
+  needle_node anc = src.array(NEEDLE_ROOT, "ancestors");
+  src.set_uint(src.push_object(anc), "pid", 7);
+  src.set_str(src.push_object(anc), "exe", "/sbin/init");
+
+  Event dst;
+  dst.set_str(NEEDLE_ROOT, "type", "file.open");
+  dst.set_str(NEEDLE_ROOT, "parent.stale", "x");   // replaced by the copy
+  ASSERT_NE(dst.copy(NEEDLE_ROOT, *make_field("parent"), src, src.find(NEEDLE_ROOT, "parent")),
+            Event::kNone);
+  ASSERT_NE(dst.copy(NEEDLE_ROOT, *make_field("ancestors"), src,
+                     src.find(NEEDLE_ROOT, "ancestors")),
+            Event::kNone);
+  std::string want = json(src);
+  EXPECT_EQ(json(dst), R"({"type":"file.open",)" + want.substr(1));
+  src.clear();   // the copy owns its bytes
+  EXPECT_EQ(json(dst), R"({"type":"file.open",)" + want.substr(1));
+  EXPECT_EQ(dst.copy(NEEDLE_ROOT, *make_field("type"), dst, dst.find(NEEDLE_ROOT, "type")),
+            Event::kNone);
+  EXPECT_EQ(dst.copy(NEEDLE_ROOT, *make_field("x"), src, 12345), Event::kNone);
+}
+
 TEST(Keys, OneEntryPerNameWithItsEncodedForms) {
   const Key* a = intern_key("interned_a");
   ASSERT_NE(a, nullptr);

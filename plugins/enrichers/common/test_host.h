@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "encode.h"
 #include "event.h"
@@ -15,6 +16,32 @@
 
 namespace needle::enrich::test {
 
+// Events a plugin asks the host for (event_new): plain core events, freed on discard; a
+// submitted one is kept for the test to look at.
+class TestIntake final : public core::EventIntake {
+ public:
+  ~TestIntake() override {
+    for (core::Event* e : submitted_) {
+      delete e;
+    }
+  }
+  core::Event* acquire_event() override {
+    ++live_;
+    return new core::Event();
+  }
+  void submit_event(needle_host* /*from*/, core::Event* ev) override { submitted_.push_back(ev); }
+  void release_event(core::Event* ev) override {
+    --live_;
+    delete ev;
+  }
+  /// Events handed out and neither discarded nor submitted.
+  int64_t live() const { return live_ - static_cast<int64_t>(submitted_.size()); }
+
+ private:
+  int64_t live_ = 0;
+  std::vector<core::Event*> submitted_;
+};
+
 class TestHost {
  public:
   explicit TestHost(const std::string& plugin) {
@@ -22,7 +49,9 @@ class TestHost {
     inst_.id = plugin;
     inst_.plugin = plugin;
     inst_.metrics = &metrics_;
+    inst_.intake = &intake_;
   }
+  const TestIntake& intake() const { return intake_; }
   Host host() { return Host(core::host_api(), &inst_); }
   const needle_host_api* api() const { return core::host_api(); }
   uint64_t counter(const std::string& name) const {
@@ -31,6 +60,7 @@ class TestHost {
 
  private:
   core::Metrics metrics_;
+  TestIntake intake_;
   needle_host inst_;
 };
 

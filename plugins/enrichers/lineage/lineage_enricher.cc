@@ -22,6 +22,46 @@ LineageEnricher::LineageEnricher(Host host, LineageOptions options)
   scratch_.reserve(options_.limits.max_arg_bytes + 256);
 }
 
+LineageEnricher::~LineageEnricher() { drop_lineages(); }
+
+void LineageEnricher::drop_lineages() {
+  for (auto& [ppid, l] : lineages_) {
+    if (l.tmpl != nullptr) {
+      api()->event_discard(host().raw(), l.tmpl);
+    }
+  }
+  lineages_.clear();
+}
+
+const LineageEnricher::Lineage* LineageEnricher::lineage_of(uint32_t ppid) {
+  auto it = lineages_.find(ppid);
+  if (it == lineages_.end() || it->second.generation != generation_) {
+    // First event of this parent since the table changed: the caller sets the fields. A template
+    // is built only when a second one comes before the next change, so a stream where process
+    // events interleave with the rest (each one changes the table) pays nothing for it.
+    if (it == lineages_.end() && lineages_.size() >= kLineageCache) {
+      drop_lineages();
+    }
+    Lineage& l = lineages_[ppid];
+    if (l.tmpl != nullptr) {
+      api()->event_discard(host().raw(), l.tmpl);
+      l.tmpl = nullptr;
+    }
+    l.generation = generation_;
+    return nullptr;
+  }
+  Lineage& l = it->second;
+  if (l.tmpl == nullptr) {
+    l.tmpl = api()->event_new(host().raw(), 0);
+    if (l.tmpl == nullptr) {
+      return nullptr;   // no templates from this host: the caller sets the fields itself
+    }
+    Event t(api(), l.tmpl);
+    fill_lineage(t, ppid, l.unknown, l.args_truncated);
+  }
+  return &l;
+}
+
 LineageEnricher::Kind LineageEnricher::kind_of(std::string_view type) {
   if (!type.starts_with("process.")) {
     return Kind::kOther;
@@ -99,6 +139,7 @@ ProcessInfo& LineageEnricher::learn(Event& ev, Event proc, Kind kind, uint32_t p
       return *info;  // known: other sources' events do not change it
     }
   }
+  ++generation_;   // the table changes below: every cached lineage may be stale
   if (evicted) {
     host().add(c_evictions_);
   }
@@ -154,20 +195,42 @@ void LineageEnricher::give_context(Event proc, const ProcessInfo& info, Event& e
 }
 
 void LineageEnricher::give_parent(Event& ev, uint32_t ppid) {
-  Event parent = ev.object(f_.parent);
+  bool unknown = false;
+  bool truncated = false;
+  if (const Lineage* l = lineage_of(ppid)) {
+    (void)table_.find(ppid);   // the parent stays recently used, as when read from the table
+    const Event t(api(), l->tmpl);
+    ev.copy(f_.parent, t.find(f_.parent));
+    if (options_.depth != 0) {
+      ev.copy(f_.ancestors, t.find(f_.ancestors));
+    }
+    unknown = l->unknown;
+    truncated = l->args_truncated;
+  } else {
+    fill_lineage(ev, ppid, unknown, truncated);
+  }
+  if (unknown) {
+    host().add(c_unknown_parent_);
+  }
+  if (truncated) {
+    ev.mark_truncated("parent.args");
+  }
+}
+
+void LineageEnricher::fill_lineage(Event& target, uint32_t ppid, bool& unknown,
+                                   bool& args_truncated) {
+  Event parent = target.object(f_.parent);
   parent.set(f_.pid, ppid);
   const ProcessInfo* p = table_.find(ppid);
-  if (p == nullptr) {
-    host().add(c_unknown_parent_);
-  } else {
+  unknown = p == nullptr;
+  args_truncated = false;
+  if (p != nullptr) {
     if (!p->exe.empty()) {
       parent.set(f_.exe, p->exe);
     }
     if (p->args_known) {
       push_args(parent, f_.args, *p);
-      if (p->args_truncated) {
-        ev.mark_truncated("parent.args");
-      }
+      args_truncated = p->args_truncated;
     }
     if (p->has_uid) {
       parent.set(f_.uid, p->uid);
@@ -184,7 +247,7 @@ void LineageEnricher::give_parent(Event& ev, uint32_t ppid) {
   }
   // ancestors[0] is the parent, then its parent, up to `depth` entries or the first process
   // the table does not know (listed by pid only).
-  Event ancestors = ev.array(f_.ancestors);
+  Event ancestors = target.array(f_.ancestors);
   uint32_t cur = ppid;
   for (uint32_t i = 0; i < options_.depth && cur != 0; ++i) {
     Event a = ancestors.push_object();
@@ -214,6 +277,7 @@ needle_rc LineageEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
   const uint64_t now = host().now_boot_ns();
   if (size_t n = table_.expire(now); n != 0) {
     host().add(c_expired_, n);
+    ++generation_;
   }
   const Kind kind = kind_of(ev.get_str(f_.type).value_or(""));
   ProcessInfo& info = learn(ev, proc, kind, pid);
@@ -229,6 +293,7 @@ needle_rc LineageEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
   }
   if (kind == Kind::kExit) {
     table_.exited(pid, now);
+    ++generation_;
   }
   return NEEDLE_OK;
 }

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "needle/plugin.h"
 #include "process_table.h"
@@ -25,6 +26,9 @@ struct LineageOptions {
 class LineageEnricher : public Enricher {
  public:
   LineageEnricher(Host host, LineageOptions options);
+  ~LineageEnricher() override;
+  LineageEnricher(const LineageEnricher&) = delete;
+  LineageEnricher& operator=(const LineageEnricher&) = delete;
 
   needle_rc enrich(Event& ev, uint64_t& deadline_ns) override;
 
@@ -39,6 +43,24 @@ class LineageEnricher : public Enricher {
   void read_args(Event proc, ProcessInfo& info);
   void give_context(Event proc, const ProcessInfo& info, Event& ev);
   void give_parent(Event& ev, uint32_t ppid);
+  // Writes `parent` and `ancestors` of a child of `ppid` into `target`; tells whether the parent
+  // was unknown and its args truncated (the caller counts and marks).
+  void fill_lineage(Event& target, uint32_t ppid, bool& unknown, bool& args_truncated);
+
+  // parent and ancestors of the children of one process, built once into a template event (from
+  // the host's event_new, never submitted) and copied into each event while the table has not
+  // changed since: under a flood of one process's file or network events this replaces some 30
+  // field sets per event with two copies (17% less CPU on the pipeline thread under an open
+  // flood). Built on a parent's second event after a change, not its first.
+  struct Lineage {
+    needle_event* tmpl = nullptr;
+    uint64_t generation = 0;
+    bool unknown = false;
+    bool args_truncated = false;
+  };
+  static constexpr size_t kLineageCache = 1024;
+  const Lineage* lineage_of(uint32_t ppid);
+  void drop_lineages();
   void push_args(Event parent_obj, const Field& field, const ProcessInfo& info);
 
   // Every field this enricher reads or writes, resolved once.
@@ -51,6 +73,8 @@ class LineageEnricher : public Enricher {
   Fields f_;
   ProcessTable table_;
   std::string scratch_;
+  std::unordered_map<uint32_t, Lineage> lineages_;
+  uint64_t generation_ = 1;   // bumped by every change to the table
   uint32_t c_evictions_;
   uint32_t c_expired_;
   uint32_t c_unknown_parent_;

@@ -146,6 +146,59 @@ TEST(Lineage, OtherSourcesEventsGetProcessContext) {
   EXPECT_NE(j.find("\"parent\":{\"pid\":200,\"exe\":\"/bin/sh\""), std::string::npos) << j;
 }
 
+// Events of a known process after the first get parent and ancestors copied from a template:
+// they must equal what the table gives, change as soon as the table does (the parent execs,
+// exits and goes, a new process appears), and every template goes back to the host.
+TEST(Lineage, CopiedLineageFollowsEveryChangeOfTheTable) {
+  TestHost th("lineage");
+  {
+    LineageEnricher en(th.host(), opts());
+    chain(en);
+    feed(en, "process.exec", {300, 200, "/usr/bin/curl", {"curl"}});
+    auto other = [&](uint32_t pid) {
+      TestEvent t;
+      Event ev = t.view();
+      ev.set("type", "file.open");
+      ev.set("process.pid", pid);
+      ev.set("process.entity_id", entity_of(pid));
+      uint64_t d = 0;
+      EXPECT_EQ(en.enrich(ev, d), NEEDLE_OK);
+      std::string j = t.json();
+      return j.substr(j.find("\"parent\""));
+    };
+    const std::string first = other(300);
+    EXPECT_NE(first.find("\"parent\":{\"pid\":200,\"exe\":\"/bin/sh\",\"args\":[\"sh\",\"-c\","
+                         "\"true\"]"),
+              std::string::npos)
+        << first;
+    EXPECT_NE(first.find("\"ancestors\":[{\"pid\":200,\"exe\":\"/bin/sh\"},{\"pid\":100,"
+                         "\"exe\":\"/bin/bash\"},{\"pid\":1,\"exe\":\"/sbin/init\"}]"),
+              std::string::npos)
+        << first;
+    EXPECT_EQ(other(300), first);   // from the template, identical
+    EXPECT_EQ(other(300), first);
+    // The parent execs another program: the next event shows it.
+    feed(en, "process.exec", {200, 100, "/usr/bin/python3", {"python3", "x.py"}});
+    const std::string after_exec = other(300);
+    EXPECT_NE(after_exec.find("\"parent\":{\"pid\":200,\"exe\":\"/usr/bin/python3\",\"args\":"
+                              "[\"python3\",\"x.py\"]"),
+              std::string::npos)
+        << after_exec;
+    EXPECT_NE(after_exec.find("{\"pid\":200,\"exe\":\"/usr/bin/python3\"}"), std::string::npos)
+        << after_exec;
+    // A grandparent's change reaches the ancestors too.
+    feed(en, "process.exec", {100, 1, "/bin/zsh", {"zsh"}});
+    EXPECT_NE(other(300).find("{\"pid\":100,\"exe\":\"/bin/zsh\"}"), std::string::npos);
+    EXPECT_EQ(th.counter("unknown_parent"), 0u);
+    // An unknown parent is counted on every event, copied or not.
+    feed(en, "process.exec", {400, 399, "/bin/x", {"x"}});
+    other(400);
+    other(400);
+    EXPECT_EQ(th.counter("unknown_parent"), 3u);   // the exec and both copies
+  }
+  EXPECT_EQ(th.intake().live(), 0);   // every template discarded
+}
+
 TEST(Lineage, ContextNeverOverwritesWhatTheSourceSet) {
   TestHost th("lineage");
   LineageEnricher en(th.host(), opts());

@@ -106,6 +106,14 @@ class Event {
   Event find(const Field& f) const {
     return f.raw() ? Event(api_, ev_, api_->ev_find_f(ev_, node_, f.raw())) : find(f.path());
   }
+  /// Sets `f` to a deep copy of `src` (a node of another event, such as a template kept from
+  /// Host::event_new and never submitted); the copy. Cheaper than setting the fields again.
+  Event copy(const Field& f, const Event& src) {
+    if (!f.raw() || !src.valid()) {
+      return Event(api_, ev_, NEEDLE_NO_NODE);
+    }
+    return Event(api_, ev_, api_->ev_copy_f(ev_, node_, f.raw(), src.ev_, src.node_));
+  }
   std::optional<std::string_view> get_str(const Field& f) const { return find(f).str(); }
   std::optional<uint64_t> get_uint(const Field& f) const { return find(f).uint_value(); }
   std::optional<int64_t> get_int(const Field& f) const { return find(f).int_value(); }
