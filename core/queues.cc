@@ -123,6 +123,15 @@ void SinkQueue::drop_one() {
 }
 
 bool SinkQueue::push(std::string_view data, bool defer) {
+  return push_with(data, defer, [&](std::string& slot) { slot.assign(data.data(), data.size()); });
+}
+
+bool SinkQueue::push_take(std::string& data, bool defer) {
+  return push_with(data, defer, [&](std::string& slot) { slot.swap(data); });
+}
+
+template <typename Store>
+bool SinkQueue::push_with(std::string_view data, bool defer, Store store) {
   std::unique_lock<std::mutex> lock(mu_);
   if (policy_ == OnFull::kBlock && !closed_ && count_ == slots_.size()) {
     if (consumers_waiting_ > 0) {
@@ -155,7 +164,7 @@ bool SinkQueue::push(std::string_view data, bool defer) {
     }
     drop_one();
   }
-  slots_[(head_ + count_) % slots_.size()].assign(data.data(), data.size());
+  store(slots_[(head_ + count_) % slots_.size()]);
   ++count_;
   notify(count_ - inflight_);
   return true;

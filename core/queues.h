@@ -90,6 +90,9 @@ class SinkQueue {
   /// kWakeBatch events wait (or before the producer would block); the producer calls wake()
   /// when its burst ends.
   bool push(std::string_view data, bool defer = false);
+  /// The same, taking `data`'s buffer instead of copying it when the event goes to memory:
+  /// `data` is left holding another buffer (contents unspecified, capacity kept for reuse).
+  bool push_take(std::string& data, bool defer = false);
   /// Wakes a waiting consumer if anything waits for it.
   void wake();
   /// Copies up to `max` events into `out` (reusing its strings) without removing them: from
@@ -114,6 +117,9 @@ class SinkQueue {
 
  private:
   void drop_one();
+  /// push and push_take: `store` puts the event into a free memory slot.
+  template <typename Store>
+  bool push_with(std::string_view data, bool defer, Store store);
   mutable std::mutex mu_;
   std::condition_variable not_empty_;
   std::condition_variable not_full_;

@@ -531,14 +531,19 @@ void Runtime::service_parked(bool force) {
 void Runtime::route(Event* ev) {
   thread_local std::string json;
   thread_local std::string mp;
-  bool have_json = false;
-  bool have_mp = false;
+  thread_local std::vector<SinkState*> to;
   std::string_view type;
   ev->get_str(ev->find(NEEDLE_ROOT, "type"), type);
+  to.clear();
   for (auto& s : sinks_) {
-    if (!s->filter.matches(type)) {
-      continue;
+    if (s->filter.matches(type)) {
+      to.push_back(s.get());
     }
+  }
+  bool have_json = false;
+  bool have_mp = false;
+  for (size_t i = 0; i < to.size(); ++i) {
+    SinkState* s = to[i];
     std::string* data = nullptr;
     if (s->format == NEEDLE_FORMAT_MSGPACK) {
       if (!have_mp) {
@@ -555,7 +560,15 @@ void Runtime::route(Event* ev) {
       }
       data = &json;
     }
-    if (s->queue->push(*data, true)) {
+    // The last sink to want this encoding takes its buffer; the others get copies.
+    const bool msgpack = s->format == NEEDLE_FORMAT_MSGPACK;
+    bool last = true;
+    for (size_t j = i + 1; j < to.size(); ++j) {
+      if ((to[j]->format == NEEDLE_FORMAT_MSGPACK) == msgpack) {
+        last = false;
+      }
+    }
+    if (last ? s->queue->push_take(*data, true) : s->queue->push(*data, true)) {
       s->queued->fetch_add(1, std::memory_order_relaxed);
     }
   }

@@ -29,6 +29,32 @@ TEST(SinkQueue, DropOldestKeepsTheNewestAndCountsDrops) {
   EXPECT_EQ(q.dropped(), 2u);
 }
 
+// push_take hands the buffer over: the queue holds the bytes, the caller's string is free for
+// the next event, and a refused event (closed queue) leaves the caller's bytes alone.
+TEST(SinkQueue, PushTakeMovesTheBytesAndMixesWithCopies) {
+  SinkQueue q(4, OnFull::kDropOldest);
+  std::string buf(300, 'a');
+  ASSERT_TRUE(q.push_take(buf));
+  buf.assign("second");
+  ASSERT_TRUE(q.push(buf));   // a copy: buf keeps its bytes
+  EXPECT_EQ(buf, "second");
+  ASSERT_TRUE(q.push_take(buf));
+  buf.assign("reused");
+  ASSERT_TRUE(q.push_take(buf));
+  std::vector<std::string> out;
+  ASSERT_EQ(q.peek_batch(out, 10, Clock::now()), 4u);
+  EXPECT_EQ(out[0], std::string(300, 'a'));
+  EXPECT_EQ(out[1], "second");
+  EXPECT_EQ(out[2], "second");
+  EXPECT_EQ(out[3], "reused");
+  q.commit();
+  q.close_input();
+  std::string kept = "refused";
+  EXPECT_FALSE(q.push_take(kept));
+  EXPECT_EQ(kept, "refused");
+  EXPECT_EQ(q.dropped(), 1u);
+}
+
 TEST(SinkQueue, BlockWaitsForRoom) {
   SinkQueue q(1, OnFull::kBlock);
   ASSERT_TRUE(q.push("a"));

@@ -779,7 +779,7 @@ class Pipeline {
       benchmark::ClobberMemory();
       return;
     }
-    if (sink_queue_.push(json_, true)) {
+    if (sink_queue_.push_take(json_, true)) {
       ++queued_;
     } else {
       ++sink_failures_;
