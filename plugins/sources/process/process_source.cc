@@ -63,33 +63,47 @@ needle_rc ProcessSource::decode(std::span<const std::byte> raw, Event& ev) {
   return NEEDLE_OK;
 }
 
+namespace {
+
+// The fields of a process event, resolved once.
+struct ProcFields {
+  explicit ProcFields(const needle_host_api* api)
+      : type(api, "type"), process(api, "process"), exit_signal(api, "exit_signal"),
+        exit_code(api, "exit_code"), exe(api, "exe"), fileless(api, "fileless"),
+        args(api, "args"), cwd(api, "cwd"), script(api, "script") {}
+  Field type, process, exit_signal, exit_code, exe, fileless, args, cwd, script;
+};
+
+}  // namespace
+
 void fill_event(const needle_host_api* api, const ProcessRecord& rec, Event& ev,
                 std::string& script_buf) {
-  ev.set("type", event_type(rec.kind));
+  static const ProcFields k(api);
+  ev.set(k.type, event_type(rec.kind));
   fill_process(api, ev, rec.task);
-  Event p = ev.object("process");
+  Event p = ev.object(k.process);
   if (rec.kind == Kind::kExit) {
     if (rec.exit_signal) {
-      p.set("exit_signal", uint32_t{*rec.exit_signal});
+      p.set(k.exit_signal, uint32_t{*rec.exit_signal});
     } else if (rec.exit_code) {
-      p.set("exit_code", uint32_t{*rec.exit_code});
+      p.set(k.exit_code, uint32_t{*rec.exit_code});
     }
     return;
   }
   if (!rec.exe.empty()) {
-    p.set("exe", rec.exe);
+    p.set(k.exe, rec.exe);
     if (rec.exe_truncated) {
       ev.mark_truncated("process.exe");
     }
   }
   if (rec.fileless()) {
-    p.set("fileless", true);
+    p.set(k.fileless, true);
   }
   if (rec.kind == Kind::kFork) {
     return;
   }
   if (rec.args) {
-    Event args = p.array("args");
+    Event args = p.array(k.args);
     for (std::string_view arg : *rec.args) {
       args.push(arg);
     }
@@ -98,13 +112,13 @@ void fill_event(const needle_host_api* api, const ProcessRecord& rec, Event& ev,
     }
   }
   if (rec.cwd && !rec.cwd->empty()) {
-    p.set("cwd", *rec.cwd);
+    p.set(k.cwd, *rec.cwd);
     if (rec.cwd_truncated) {
       ev.mark_truncated("process.cwd");
     }
   }
   if (!rec.script.empty()) {
-    p.set("script", absolute_script(rec, script_buf));
+    p.set(k.script, absolute_script(rec, script_buf));
     if (rec.script_truncated) {
       ev.mark_truncated("process.script");
     }
