@@ -156,7 +156,7 @@ static __always_inline __u32 file_build(char* out, const struct file_src* src,
         pos = needle_path_of(&fs->pwd, out, ps, &pflags);
       }
     } else {
-      pos = needle_file_path(needle_file_from_fd(task, src->dirfd), out, ps, &pflags);
+      pos = needle_file_path(needle_current_file(src->dirfd), out, ps, &pflags);
     }
     *truncated = pflags != 0;
     if (first == 0) {
@@ -432,7 +432,7 @@ NEEDLE_SYS_EXIT_HANDLER(file_open_exit) {
       mode = (__u32)how.mode;
     }
   }
-  struct file* file = needle_file_from_fd(bpf_get_current_task_btf(), (int)ret);
+  struct file* file = needle_current_file((int)ret);
   return file_open_done(file, flags, mode, (__u16)nr, (__u8)sys->abi, FILE_ROUTE_SYSCALL);
 }
 
@@ -503,7 +503,7 @@ NEEDLE_SYS_EXIT_HANDLER(file_chmod_exit) {
     path = user_src(FILE_AT_FDCWD, sys, 0);
     op.mode = sys->args[1];
   } else if (nr == (native ? FILE_NR64_FCHMOD : FILE_NR32_FCHMOD)) {
-    struct file* file = needle_file_from_fd(bpf_get_current_task_btf(), NEEDLE_SYS_INT(sys, 0));
+    struct file* file = needle_current_file(NEEDLE_SYS_INT(sys, 0));
     struct file_src f = {.file = file};
     path = f;
     op.mode = sys->args[1];
@@ -530,7 +530,7 @@ NEEDLE_SYS_EXIT_HANDLER(file_chown_exit) {
   int id_arg = 1;
   if (native ? (nr == FILE_NR64_FCHOWN)
              : (nr == FILE_NR32_FCHOWN || nr == FILE_NR32_FCHOWN16)) {
-    struct file* file = needle_file_from_fd(bpf_get_current_task_btf(), NEEDLE_SYS_INT(sys, 0));
+    struct file* file = needle_current_file(NEEDLE_SYS_INT(sys, 0));
     struct file_src f = {.file = file};
     path = f;
     op.inode_of = file;
@@ -675,7 +675,7 @@ static __always_inline int file_uring_complete(struct io_kiocb* req, int res) {
     }
     __u32 flags = (__u32)BPF_CORE_READ(open, how.flags);
     __u32 mode = (__u32)BPF_CORE_READ(open, how.mode);
-    struct file* file = needle_file_from_fd(bpf_get_current_task_btf(), res);
+    struct file* file = needle_current_file(res);
     return file_open_done(file, flags, mode, opcode, 0, FILE_ROUTE_IO_URING);
   }
   if (opcode != FILE_IORING_OP_RENAMEAT && opcode != FILE_IORING_OP_UNLINKAT &&

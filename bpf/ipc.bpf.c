@@ -133,7 +133,7 @@ NEEDLE_SYS_EXIT_HANDLER(ipc_memfd_exit) {
   if (ret < 0 || needle_current_filtered()) {
     return 0;
   }
-  struct file* file = needle_file_from_fd(bpf_get_current_task_btf(), (int)ret);
+  struct file* file = needle_current_file((int)ret);
   if (!file) {
     return 0;
   }
@@ -158,7 +158,7 @@ NEEDLE_SYS_EXIT_HANDLER(ipc_memfd_exit) {
 
 /* The global tgid of the process behind a pidfd (pidfs inode, or private_data before 6.9). */
 static __always_inline __s32 ipc_pidfd_tgid(int fd) {
-  struct file* file = needle_file_from_fd(bpf_get_current_task_btf(), fd);
+  struct file* file = needle_current_file(fd);
   if (!file) {
     return 0;
   }

@@ -81,7 +81,7 @@ static __always_inline int net_emit(struct sock* sk, __u16 kind, __u32 flags, __
 
 static __always_inline int net_emit_fd(int fd, __u16 kind, __u32 flags, __u16 syscall, __u8 abi,
                                        __u8 route) {
-  struct file* file = needle_file_from_fd(bpf_get_current_task_btf(), fd);
+  struct file* file = needle_current_file(fd);
   return net_emit(net_sock_of(file), kind, flags, syscall, abi, route);
 }
 

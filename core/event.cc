@@ -215,22 +215,17 @@ const Key* find_key(std::string_view name) {
 }
 
 const Key* intern_key(std::string_view name) {
+  if (const Key* k = find_key(name)) {
+    return k;
+  }
   if (name.empty() || name.size() > kMaxInternedKey) {
     return nullptr;
   }
-  AddressEntry& e = address_entry(name);
-  if (const Key* k = by_address(e, name)) {
-    return k;
-  }
+  // A new name (or one another thread is adding): hash again and add it under the lock.
   const uint64_t h = key_hash(name);
-  size_t i = 0;
-  if (const Key* k = table_lookup(name, h, i)) {
-    e = AddressEntry{name.data(), name.size(), k};
-    return k;
-  }
   KeyTable& t = key_table();
   std::lock_guard<std::mutex> lock(t.mu);
-  i = key_slot(t, name, h);   // again: another writer may have won
+  const size_t i = key_slot(t, name, h);   // again: another writer may have won
   if (t.hashes[i].load(std::memory_order_acquire) != 0) {
     return t.keys[i].load(std::memory_order_relaxed);
   }
@@ -255,7 +250,7 @@ const Key* intern_key(std::string_view name) {
   k.msgpack.append(name);
   t.keys[i].store(&k, std::memory_order_relaxed);
   t.hashes[i].store(h, std::memory_order_release);
-  e = AddressEntry{name.data(), name.size(), &k};
+  address_entry(name) = AddressEntry{name.data(), name.size(), &k};
   return &k;
 }
 
@@ -313,7 +308,9 @@ void stamp_event(Event& ev, uint64_t start_ns, uint64_t seq, uint64_t boot_ns,
   char when[48];
   size_t w = format_boot_time(boot_ns, when, sizeof when);
   ev.set_str(NEEDLE_ROOT, f_time, std::string_view(when, w));
-  ev.set_str(NEEDLE_ROOT, f_type, "");
+  if (ev.find(NEEDLE_ROOT, f_type) == Event::kNone) {
+    ev.set_str(NEEDLE_ROOT, f_type, "");   // its place, for the source's decode to fill
+  }
   ev.set_str(NEEDLE_ROOT, f_source, source);
   ev.set_str(NEEDLE_ROOT, f_host_name, host_name());
   ev.set_str(NEEDLE_ROOT, f_host_id, host_id());

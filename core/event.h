@@ -155,8 +155,9 @@ class Event {
   std::string arena_;
 };
 
-/// The fields every event has before its source's decode: id (from needle's start time and the
-/// event's sequence number), time, an empty type, source, host.name and host.id.
+/// The fields every event has: id (from needle's start time and the event's sequence number),
+/// time, type (empty, unless the event has one: its place for a decode to fill), source,
+/// host.name and host.id. Sets ev.boot_ns.
 void stamp_event(Event& ev, uint64_t start_ns, uint64_t seq, uint64_t boot_ns,
                  std::string_view source);
 

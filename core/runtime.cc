@@ -299,13 +299,7 @@ void Runtime::prepare(Event* ev, std::string_view source, uint64_t boot_ns) {
 void Runtime::submit_event(needle_host* from, Event* ev) {
   // An event a plugin built in user space: give it the common fields it lacks.
   if (ev->find(NEEDLE_ROOT, "id") == Event::kNone) {
-    char id[kEventIdMax];
-    size_t n = format_event_id(start_ns_, seq_.fetch_add(1) + 1, id);
-    ev->set_str(NEEDLE_ROOT, "id", std::string_view(id, n));
-    ev->set_str(NEEDLE_ROOT, "time", format_boot_time(ev->boot_ns));
-    ev->set_str(NEEDLE_ROOT, "source", from->id);
-    ev->set_str(NEEDLE_ROOT, "host.name", host_name());
-    ev->set_str(NEEDLE_ROOT, "host.id", host_id());
+    stamp_event(*ev, start_ns_, seq_.fetch_add(1) + 1, ev->boot_ns, from->id);
   }
   if (!pipeline_in_ || !pipeline_in_->push(ev)) {
     pipeline_dropped_->fetch_add(1, std::memory_order_relaxed);

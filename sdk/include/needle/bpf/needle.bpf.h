@@ -120,10 +120,25 @@ __attribute__((noinline)) __u64 needle_current_fd_file(int fd) {
   return (__u64)file;
 }
 
-/* needle_current_fd_file for call sites that name the task; `task` must be the current task. */
-static __always_inline struct file* needle_file_from_fd(struct task_struct* task, int fd) {
-  (void)task;
+/* needle_current_fd_file as a pointer. */
+static __always_inline struct file* needle_current_file(int fd) {
   return (struct file*)needle_current_fd_file(fd);
+}
+
+/* The file behind `fd` in any task's table (`task` may be any kernel pointer: read with CO-RE,
+ * a few bpf_probe_read_kernel calls). For the current task, needle_current_file is cheaper. */
+static __always_inline struct file* needle_file_from_fd(struct task_struct* task, int fd) {
+  if (fd < 0) {
+    return NULL;
+  }
+  struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
+  if (!fdt || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds)) {
+    return NULL;
+  }
+  struct file** fds = BPF_CORE_READ(fdt, fd);
+  struct file* file = NULL;
+  bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+  return file;
 }
 
 /* needle_task_filtered for the current task, with direct loads. */
