@@ -1,6 +1,7 @@
 #include "runtime.h"
 
 #include <bpf/libbpf.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -47,6 +48,11 @@ constexpr size_t kPipelineBatch = 256;   // events the pipeline thread takes per
 // unit's MemoryMax.
 constexpr size_t kMaxParked = 4096;
 constexpr size_t kSinkBatch = 512;
+
+// Names the calling thread for top -H, perf and /proc/PID/task/*/comm (at most 15 bytes).
+void name_thread(const std::string& name) {
+  pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+}
 
 void sd_notify_ready() {
   const char* path = std::getenv("NOTIFY_SOCKET");
@@ -889,9 +895,15 @@ int Runtime::serve(Clock::time_point t0) {
     if (s->inst->lp->slots.start && s->inst->lp->slots.start(s->inst->self) != NEEDLE_OK) {
       throw std::runtime_error(describe_error(*s->inst, "start failed"));
     }
-    s->thread = std::thread([this, p = s.get()] { sink_loop(p); });
+    s->thread = std::thread([this, p = s.get()] {
+      name_thread("sink:" + p->inst->id);
+      sink_loop(p);
+    });
   }
-  pipeline_thread_ = std::thread([this] { pipeline_loop(); });
+  pipeline_thread_ = std::thread([this] {
+    name_thread("needle-pipeline");
+    pipeline_loop();
+  });
   for (Instance* e : enrichers_) {
     if (e->lp->slots.start && e->lp->slots.start(e->self) != NEEDLE_OK) {
       throw std::runtime_error(describe_error(*e, "start failed"));
@@ -903,7 +915,10 @@ int Runtime::serve(Clock::time_point t0) {
                     "size of the ring buffer (its pages count twice in RSS)");
   metrics_.gauge_fn("needle_ring_fill_bytes", {}, [this] { return double(probes_->ring_fill()); },
                     "bytes in the ring not yet read");
-  ring_thread_ = std::thread([this] { ring_loop(); });
+  ring_thread_ = std::thread([this] {
+    name_thread("needle-ring");
+    ring_loop();
+  });
   for (auto& s : sources_) {
     for (auto& e : cfg_.entries) {
       if (e.kind == "source" && e.id == s.inst->id) {

@@ -1,5 +1,7 @@
 #include "cgroup_enricher.h"
 
+#include <pthread.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -185,6 +187,7 @@ needle_rc CgroupEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
 }
 
 void CgroupEnricher::worker() {
+  pthread_setname_np(pthread_self(), "needle-cgroup");   // shown by top -H and in /proc
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
     idle_cv_.notify_all();

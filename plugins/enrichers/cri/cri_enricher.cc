@@ -1,5 +1,7 @@
 #include "cri_enricher.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 
 #include "cri_format.h"
@@ -204,6 +206,7 @@ bool CriEnricher::probe() {
 }
 
 void CriEnricher::worker() {
+  pthread_setname_np(pthread_self(), "needle-cri");   // shown by top -H and in /proc
   uint64_t backoff = CriOptions::kMinBackoffMs;
   while (true) {
     {

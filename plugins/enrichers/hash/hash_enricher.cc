@@ -1,5 +1,7 @@
 #include "hash_enricher.h"
 
+#include <pthread.h>
+
 namespace needle::hash {
 
 HashEnricher::HashEnricher(Host host, HashOptions options)
@@ -130,6 +132,7 @@ needle_rc HashEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
 }
 
 void HashEnricher::worker() {
+  pthread_setname_np(pthread_self(), "needle-hash");   // shown by top -H and in /proc
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
     idle_cv_.notify_all();
