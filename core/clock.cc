@@ -9,6 +9,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "event.h"
+
 namespace needle::core {
 
 namespace {
@@ -57,9 +59,10 @@ size_t format_boot_time(uint64_t boot_ns, char* out, size_t cap) {
   return format_unix_ns(real < 0 ? 0 : static_cast<uint64_t>(real), out, cap);
 }
 
-size_t format_unix_ns(uint64_t unix_ns, char* out, size_t cap) {
-  uint64_t secs = unix_ns / 1'000'000'000;
-  auto nanos = static_cast<uint32_t>(unix_ns % 1'000'000'000);
+namespace {
+
+// "YYYY-MM-DDTHH:MM:SS." of one second since the epoch.
+void format_second(uint64_t secs, char* out) {
   // Written by hand, without gmtime_r and snprintf: they were a sixth of the pipeline's time.
   // Days since the epoch to a civil date (proleptic Gregorian, as gmtime): shift the year to
   // start in March so the leap day ends it, then split into 400-year eras of 146097 days.
@@ -78,25 +81,51 @@ size_t format_unix_ns(uint64_t unix_ns, char* out, size_t cap) {
   if (year > 9999) {
     year = 9999;   // four digits; needle will not run that long
   }
-  char full[30];   // YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ
   auto put = [&](size_t at, uint32_t value, size_t digits) {
     for (size_t i = at + digits; i-- > at; value /= 10) {
-      full[i] = static_cast<char>('0' + value % 10);
+      out[i] = static_cast<char>('0' + value % 10);
     }
   };
   put(0, static_cast<uint32_t>(year), 4);
-  full[4] = '-';
+  out[4] = '-';
   put(5, month, 2);
-  full[7] = '-';
+  out[7] = '-';
   put(8, mday, 2);
-  full[10] = 'T';
+  out[10] = 'T';
   put(11, day_secs / 3600, 2);
-  full[13] = ':';
+  out[13] = ':';
   put(14, day_secs / 60 % 60, 2);
-  full[16] = ':';
+  out[16] = ':';
   put(17, day_secs % 60, 2);
-  full[19] = '.';
-  put(20, nanos, 9);
+  out[19] = '.';
+}
+
+// The last second formatted on this thread: events come in bursts within one second (and a
+// process's start time recurs in each of its events), so most times reuse the date part.
+// Zero-initialised POD: no guard on each thread-local access.
+struct SecondCache {
+  uint64_t secs;
+  bool valid;
+  char text[20];
+};
+thread_local SecondCache tl_second;
+
+}  // namespace
+
+size_t format_unix_ns(uint64_t unix_ns, char* out, size_t cap) {
+  uint64_t secs = unix_ns / 1'000'000'000;
+  auto nanos = static_cast<uint32_t>(unix_ns % 1'000'000'000);
+  SecondCache& c = tl_second;
+  if (!c.valid || c.secs != secs) {
+    format_second(secs, c.text);
+    c.secs = secs;
+    c.valid = true;
+  }
+  char full[30];   // YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ
+  std::memcpy(full, c.text, sizeof c.text);
+  for (size_t i = 29; i-- > 20; nanos /= 10) {
+    full[i] = static_cast<char>('0' + nanos % 10);
+  }
   full[29] = 'Z';
   if (cap == 0) {
     return 0;
@@ -139,7 +168,9 @@ const std::string& host_id() {
                           "/sys/class/dmi/id/product_uuid", "/proc/sys/kernel/random/boot_id"}) {
       std::string s = read_first_line(p);
       if (!s.empty()) {
-        return s;
+        std::string clean;
+        sanitize_utf8(s, clean);   // events carry it unchecked (stamp_event)
+        return clean;
       }
     }
     return std::string("unknown");
@@ -151,7 +182,7 @@ const std::string& host_name() {
   if (g_host_name.empty()) {
     char buf[256] = {};
     if (gethostname(buf, sizeof buf - 1) == 0) {
-      g_host_name = buf;
+      sanitize_utf8(buf, g_host_name);   // events carry it unchecked (stamp_event)
     } else {
       g_host_name = "localhost";
     }
@@ -159,6 +190,6 @@ const std::string& host_name() {
   return g_host_name;
 }
 
-void set_host_name(const std::string& name) { g_host_name = name; }
+void set_host_name(const std::string& name) { sanitize_utf8(name, g_host_name); }
 
 }  // namespace needle::core

@@ -76,6 +76,20 @@ TEST(Clock, UnixTimesMatchGmtimeOnEveryDay) {
   }
 }
 
+// The date part of the last second is reused: times within one second, then another second,
+// then the first again, each get their own date and nanoseconds.
+TEST(Clock, ReusedSecondsKeepTheirOwnDigits) {
+  const uint64_t a = 1'700'000'000ull * 1'000'000'000;
+  const uint64_t b = 1'800'000'000ull * 1'000'000'000;
+  char got[40];
+  auto fmt = [&](uint64_t ns) { return std::string(got, format_unix_ns(ns, got, sizeof got)); };
+  EXPECT_EQ(fmt(a + 1), "2023-11-14T22:13:20.000000001Z");
+  EXPECT_EQ(fmt(a + 999'999'999), "2023-11-14T22:13:20.999999999Z");
+  EXPECT_EQ(fmt(b + 5), "2027-01-15T08:00:00.000000005Z");
+  EXPECT_EQ(fmt(a), "2023-11-14T22:13:20.000000000Z");
+  EXPECT_EQ(fmt(a + 1'000'000'000), "2023-11-14T22:13:21.000000000Z");
+}
+
 TEST(Clock, EventIdsAreTheStartTimeAndTheSequenceInHex) {
   using Pair = std::pair<uint64_t, uint64_t>;
   for (auto [start, seq] : {Pair{0, 0}, Pair{1, 1}, Pair{0x18c2f0a1b2c3d4e5ull, 0x60},
