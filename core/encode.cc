@@ -84,6 +84,13 @@ class JsonWriter {
   size_t size() const { return pos_; }
 
   void value(const Event& ev, const Event::Node& n) {
+    if (n.frozen != nullptr) {   // shared with other events: encoded once, when frozen
+      const std::string& json = n.frozen->json;
+      char* d = room(json.size());
+      std::memcpy(d, json.data(), json.size());
+      done(d + json.size());
+      return;
+    }
     switch (n.type) {
       case NEEDLE_NODE_OBJECT:
         container(ev, n, '{', '}', true);
@@ -186,6 +193,10 @@ struct StringBuffer {
 void pack_value(const Event& ev, uint32_t idx, msgpack::packer<StringBuffer>& pk,
                 StringBuffer& pk_buffer) {
   const Event::Node& n = ev.node(idx);
+  if (n.frozen != nullptr) {   // shared with other events: encoded once, when frozen
+    pk_buffer.write(n.frozen->msgpack.data(), n.frozen->msgpack.size());
+    return;
+  }
   switch (n.type) {
     case NEEDLE_NODE_OBJECT:
     case NEEDLE_NODE_ARRAY: {

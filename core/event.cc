@@ -1,5 +1,6 @@
 #include "event.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstring>
@@ -234,6 +235,7 @@ const Key* intern_key(std::string_view name) {
   }
   Key& k = t.store.emplace_back();
   k.name.assign(name);
+  k.bit = uint64_t{1} << ((t.store.size() - 1) % 64);
   json_string(name, k.json);
   k.json.push_back(':');
   if (k.json.size() <= sizeof k.json32) {
@@ -303,17 +305,19 @@ void stamp_event(Event& ev, uint64_t start_ns, uint64_t seq, uint64_t boot_ns,
   static const Field& f_host_id = *make_field("host.id");
   char id[kEventIdMax];
   size_t n = format_event_id(start_ns, seq, id);
+  // The id and time are ASCII written here; the host's name and id are made valid UTF-8 where
+  // they are read or set (clock.cc).
   ev.boot_ns = boot_ns;
-  ev.set_str(NEEDLE_ROOT, f_id, std::string_view(id, n));
+  ev.set_valid_str(NEEDLE_ROOT, f_id, std::string_view(id, n));
   char when[48];
   size_t w = format_boot_time(boot_ns, when, sizeof when);
-  ev.set_str(NEEDLE_ROOT, f_time, std::string_view(when, w));
+  ev.set_valid_str(NEEDLE_ROOT, f_time, std::string_view(when, w));
   if (ev.find(NEEDLE_ROOT, f_type) == Event::kNone) {
-    ev.set_str(NEEDLE_ROOT, f_type, "");   // its place, for the source's decode to fill
+    ev.set_valid_str(NEEDLE_ROOT, f_type, "");   // its place, for the source's decode to fill
   }
   ev.set_str(NEEDLE_ROOT, f_source, source);
-  ev.set_str(NEEDLE_ROOT, f_host_name, host_name());
-  ev.set_str(NEEDLE_ROOT, f_host_id, host_id());
+  ev.set_valid_str(NEEDLE_ROOT, f_host_name, host_name());
+  ev.set_valid_str(NEEDLE_ROOT, f_host_id, host_id());
 }
 
 bool valid_utf8(std::string_view s) {
@@ -362,7 +366,72 @@ bool sanitize_utf8(std::string_view in, std::string& out) {
   return clean;
 }
 
+Event::~Event() {
+  release_held();
+  drop_copies();
+}
+
+void release(const Frozen* fz) {
+  if (fz->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    delete fz;
+  }
+}
+
+void Event::release_held() {
+  for (const Frozen* fz : held_) {
+    release(fz);
+  }
+  held_.clear();
+}
+
+void Event::drop_copies() const {
+  for (const CopySource& c : copies_) {
+    if (c.frozen != nullptr) {
+      release(c.frozen);
+    }
+  }
+  copies_.clear();
+}
+
+void Event::attach(uint32_t n, const Frozen* fz) {
+  changed();
+  fz->refs.fetch_add(1, std::memory_order_relaxed);
+  held_.push_back(fz);
+  nodes_[n].frozen = fz;
+}
+
+void Event::thaw_frozen(uint32_t n) {
+  const Frozen* fz = nodes_[n].frozen;
+  nodes_[n].frozen = nullptr;
+  copy_children(n, fz->tree, 0);   // fz stays held (held_) until clear()
+}
+
+const Frozen* Event::frozen_for_copy(uint32_t n) const {
+  // Few nodes of one event are copied from (a template's parent and ancestors): a short list.
+  constexpr size_t kMaxCopySources = 8;
+  for (CopySource& c : copies_) {
+    if (c.node != n) {
+      continue;
+    }
+    if (c.frozen == nullptr) {
+      auto* fz = new Frozen();
+      fz->tree.nodes_[0].type = nodes_[n].type;
+      fz->tree.copy_children(0, *this, n);
+      encode_json(fz->tree, fz->json);
+      encode_msgpack(fz->tree, fz->msgpack);
+      c.frozen = fz;   // the list's reference
+    }
+    return c.frozen;
+  }
+  if (copies_.size() < kMaxCopySources) {
+    copies_.push_back(CopySource{n, nullptr});
+  }
+  return nullptr;
+}
+
 void Event::clear() {
+  release_held();
+  drop_copies();
   nodes_.clear();
   arena_.clear();
   nodes_.push_back(Node{});
@@ -373,13 +442,20 @@ void Event::clear() {
   seq = 0;
 }
 
-uint32_t Event::store(std::string_view s) {
-  auto off = static_cast<uint32_t>(arena_.size());
-  arena_.append(s);
-  return off;
+void Event::Arena::grow(size_t n) {
+  size_t cap = std::max<size_t>({cap_ * 2, size_ + n, 4096});
+  auto bigger = std::make_unique<char[]>(cap);
+  if (size_ != 0) {
+    std::memcpy(bigger.get(), data_.get(), size_);
+  }
+  data_ = std::move(bigger);
+  cap_ = cap;
 }
 
+uint32_t Event::store(std::string_view s) { return arena_.append(s); }
+
 uint32_t Event::add_node(uint32_t parent, const Key* ikey, std::string_view key, uint32_t type) {
+  changed();
   uint32_t key_off = 0;
   if (ikey == nullptr && !key.empty()) {
     key_off = store(key);
@@ -393,6 +469,9 @@ uint32_t Event::add_node(uint32_t parent, const Key* ikey, std::string_view key,
   n.key_off = key_off;
   n.key_len = ikey == nullptr ? static_cast<uint32_t>(key.size()) : 0;
   Node& p = nodes_[parent];
+  if (ikey != nullptr) {
+    p.key_bits |= ikey->bit;
+  }
   if (p.last == kNone) {
     p.first = idx;
   } else {
@@ -407,6 +486,9 @@ uint32_t Event::child_by_key(uint32_t parent, const Key* ikey, std::string_view 
   // A name is interned always or never (the table only fills up), so an interned name is
   // compared by address and only children with arena keys can match any other.
   if (ikey != nullptr) {
+    if ((nodes_[parent].key_bits & ikey->bit) == 0) {
+      return kNone;   // no child has this name's bit: a new field, the common case
+    }
     for (uint32_t c = nodes_[parent].first; c != kNone; c = nodes_[c].next) {
       if (nodes_[c].ikey == ikey) {
         return c;
@@ -425,13 +507,17 @@ uint32_t Event::child_by_key(uint32_t parent, const Key* ikey, std::string_view 
 }
 
 void Event::reset_children(uint32_t n) {
+  changed();
+  nodes_[n].frozen = nullptr;   // a shared subtree is replaced, not changed (its reference stays held)
   nodes_[n].first = kNone;
   nodes_[n].last = kNone;
   nodes_[n].count = 0;
+  nodes_[n].key_bits = 0;
 }
 
 uint32_t Event::resolve_step(uint32_t cur, const Key* ikey, std::string_view name, bool last,
-                             uint32_t type) {
+                             uint32_t type, bool replace) {
+  changed();
   uint32_t c = child_by_key(cur, ikey, name);
   if (last) {
     if (c == kNone) {
@@ -444,6 +530,13 @@ uint32_t Event::resolve_step(uint32_t cur, const Key* ikey, std::string_view nam
       }
       n.type = type;
     }
+    if (nodes_[c].frozen != nullptr) {
+      if (replace) {
+        reset_children(c);
+      } else {
+        thaw(c);   // the caller adds to it
+      }
+    }
     return c;
   }
   if (c == kNone) {
@@ -453,6 +546,7 @@ uint32_t Event::resolve_step(uint32_t cur, const Key* ikey, std::string_view nam
     reset_children(c);
     nodes_[c].type = NEEDLE_NODE_OBJECT;
   }
+  thaw(c);   // a path goes on below it
   return c;
 }
 
@@ -460,11 +554,12 @@ uint32_t Event::resolve(needle_node parent, std::string_view path, uint32_t type
   if (parent >= nodes_.size() || nodes_[parent].type != NEEDLE_NODE_OBJECT) {
     return kNone;
   }
+  thaw(parent);
   uint32_t cur = parent;
   while (true) {
     bool last = true;
     std::string_view part = first_part(path, last);
-    cur = resolve_step(cur, intern_key(part), part, last, type);
+    cur = resolve_step(cur, intern_key(part), part, last, type, false);
     if (last) {
       return cur;
     }
@@ -472,17 +567,22 @@ uint32_t Event::resolve(needle_node parent, std::string_view path, uint32_t type
   }
 }
 
-uint32_t Event::resolve(needle_node parent, const Field& f, uint32_t type) {
+uint32_t Event::resolve(needle_node parent, const Field& f, uint32_t type, bool replace) {
   if (f.parts.empty()) {
-    return resolve(parent, f.path, type);
+    uint32_t n = resolve(parent, f.path, type);
+    if (replace && n != kNone && nodes_[n].frozen != nullptr) {
+      reset_children(n);
+    }
+    return n;
   }
   if (parent >= nodes_.size() || nodes_[parent].type != NEEDLE_NODE_OBJECT) {
     return kNone;
   }
+  thaw(parent);
   uint32_t cur = parent;
   const size_t n = f.parts.size();
   for (size_t i = 0; i < n; ++i) {
-    cur = resolve_step(cur, f.parts[i], {}, i + 1 == n, type);
+    cur = resolve_step(cur, f.parts[i], {}, i + 1 == n, type, replace);
   }
   return cur;
 }
@@ -515,6 +615,13 @@ void Event::set_str(needle_node parent, std::string_view path, std::string_view 
 
 void Event::set_str(needle_node parent, const Field& f, std::string_view value) {
   store_str(resolve(parent, f, NEEDLE_NODE_STRING), value);
+}
+
+void Event::set_valid_str(needle_node parent, const Field& f, std::string_view value) {
+  uint32_t n = resolve(parent, f, NEEDLE_NODE_STRING);
+  if (n != kNone) {
+    nodes_[n].v.s = {store(value), static_cast<uint32_t>(value.size())};
+  }
 }
 
 needle_node Event::object(needle_node parent, const Field& f) {
@@ -578,6 +685,7 @@ void Event::push_str(needle_node array, std::string_view value) {
   if (array >= nodes_.size() || nodes_[array].type != NEEDLE_NODE_ARRAY) {
     return;
   }
+  thaw(array);
   uint32_t n = add_member(array, NEEDLE_NODE_STRING);
   if (!valid_utf8(value)) {
     thread_local std::string clean;
@@ -593,6 +701,7 @@ void Event::push_int(needle_node array, int64_t v) {
   if (array >= nodes_.size() || nodes_[array].type != NEEDLE_NODE_ARRAY) {
     return;
   }
+  thaw(array);
   uint32_t n = add_member(array, NEEDLE_NODE_INT);
   nodes_[n].v.i = v;
 }
@@ -601,6 +710,7 @@ needle_node Event::push_object(needle_node array) {
   if (array >= nodes_.size() || nodes_[array].type != NEEDLE_NODE_ARRAY) {
     return kNone;
   }
+  thaw(array);
   return add_member(array, NEEDLE_NODE_OBJECT);
 }
 
@@ -613,6 +723,7 @@ needle_node Event::find(needle_node parent, std::string_view path) const {
     if (nodes_[cur].type != NEEDLE_NODE_OBJECT) {
       return kNone;
     }
+    thaw(cur);   // a read below a shared subtree needs this event's own nodes
     bool last = true;
     std::string_view part = first_part(path, last);
     cur = child_by_key(cur, find_key(part), part);
@@ -632,6 +743,7 @@ needle_node Event::find(needle_node parent, const Field& f) const {
     if (cur >= nodes_.size() || nodes_[cur].type != NEEDLE_NODE_OBJECT) {
       return kNone;
     }
+    thaw(cur);
     cur = child_by_key(cur, k, {});
     if (cur == kNone) {
       return kNone;
@@ -647,13 +759,18 @@ needle_node Event::copy(needle_node parent, const Field& f, const Event& src,
     return kNone;
   }
   const Node& from = src.nodes_[src_node];
-  uint32_t n = resolve(parent, f, from.type);
+  uint32_t n = resolve(parent, f, from.type, true);
   if (n == kNone) {
     return kNone;
   }
   if (from.type == NEEDLE_NODE_OBJECT || from.type == NEEDLE_NODE_ARRAY) {
     reset_children(n);   // replace, do not merge
-    copy_children(n, src, src_node);
+    const Frozen* fz = from.frozen != nullptr ? from.frozen : src.frozen_for_copy(src_node);
+    if (fz != nullptr) {
+      attach(n, fz);
+    } else {
+      copy_children(n, src, src_node);
+    }
   } else if (from.type == NEEDLE_NODE_STRING) {
     std::string_view v = src.str(from);
     nodes_[n].v.s = {store(v), static_cast<uint32_t>(v.size())};   // valid UTF-8 already
@@ -664,6 +781,10 @@ needle_node Event::copy(needle_node parent, const Field& f, const Event& src,
 }
 
 void Event::copy_children(uint32_t to, const Event& src, uint32_t from) {
+  if (src.nodes_[from].frozen != nullptr) {
+    attach(to, src.nodes_[from].frozen);   // shared there: shared here too
+    return;
+  }
   for (uint32_t c = src.nodes_[from].first; c != kNone; c = src.nodes_[c].next) {
     const Node& sc = src.nodes_[c];
     if (sc.type == NEEDLE_NODE_NONE) {
@@ -722,13 +843,17 @@ bool Event::get_uint(needle_node n, uint64_t& out) const {
 
 size_t Event::size(needle_node n) const {
   uint32_t t = type_of(n);
-  return (t == NEEDLE_NODE_OBJECT || t == NEEDLE_NODE_ARRAY) ? nodes_[n].count : 0;
+  if (t != NEEDLE_NODE_OBJECT && t != NEEDLE_NODE_ARRAY) {
+    return 0;
+  }
+  return nodes_[n].frozen != nullptr ? nodes_[n].frozen->tree.nodes_[0].count : nodes_[n].count;
 }
 
 needle_node Event::child(needle_node n, size_t index) const {
   if (index >= size(n)) {
     return kNone;
   }
+  thaw(n);
   uint32_t c = nodes_[n].first;
   for (size_t i = 0; i < index && c != kNone; ++i) {
     c = nodes_[c].next;
@@ -740,6 +865,7 @@ void Event::remove(needle_node n) {
   if (n == 0 || n >= nodes_.size()) {
     return;
   }
+  changed();
   uint32_t p = nodes_[n].parent;
   Node& parent = nodes_[p];
   uint32_t prev = kNone;

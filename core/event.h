@@ -4,7 +4,10 @@
 #ifndef NEEDLE_CORE_EVENT_H
 #define NEEDLE_CORE_EVENT_H
 
+#include <atomic>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +27,9 @@ struct Key {
   // bytes with two vector moves, where a memcpy of json's exact length is a library call.
   alignas(16) char json32[32] = {};
   bool json_short = false;
+  // One of 64 bits, by the order keys were interned: an object keeps the union of its
+  // children's bits, so a name whose bit is missing is known absent without a scan.
+  uint64_t bit = 0;
 };
 
 /// The interned key for `name`, adding it when new; nullptr when it is not interned (longer
@@ -49,11 +55,16 @@ struct Field {
 const Field* make_field(std::string_view path);
 inline constexpr size_t kMaxFields = 16384;
 
+struct Frozen;
+
 class Event {
  public:
   static constexpr uint32_t kNone = NEEDLE_NO_NODE;
 
   Event() { clear(); }
+  ~Event();
+  Event(const Event&) = delete;   // it holds references to shared subtrees
+  Event& operator=(const Event&) = delete;
 
   /// Empties the event, keeping capacity.
   void clear();
@@ -84,9 +95,14 @@ class Event {
   void set_int(needle_node parent, const Field& f, int64_t v);
   void set_uint(needle_node parent, const Field& f, uint64_t v);
   void set_bool(needle_node parent, const Field& f, bool v);
+  /// set_str for a value known to be valid UTF-8 (the core's own: ids, times, host names
+  /// checked once): skips the check.
+  void set_valid_str(needle_node parent, const Field& f, std::string_view value);
   needle_node find(needle_node parent, const Field& f) const;
-  /// Sets `f` under `parent` to a deep copy of `src`'s node `src_node` (replacing what was
-  /// there); the copy's node, or kNone. `src` must be another event.
+  /// Sets `f` under `parent` to a copy of `src`'s node `src_node` (replacing what was there);
+  /// the copy's node, or kNone. `src` must be another event. An object or array copied a
+  /// second time from an unchanged `src` is shared instead of copied: both events refer to one
+  /// frozen subtree, encoded once (see Frozen).
   needle_node copy(needle_node parent, const Field& f, const Event& src, needle_node src_node);
 
   uint32_t type_of(needle_node n) const;
@@ -113,6 +129,11 @@ class Event {
     const Key* ikey = nullptr; // the key when interned (almost always)
     uint32_t key_off = 0;      // else its bytes in the arena (array members: none)
     uint32_t key_len = 0;
+    uint64_t key_bits = 0;     // the bits of the children's interned keys (Key::bit)
+    // An object or array shared with other events: its children are frozen->tree's root's,
+    // not in this event (first, last and count stay empty) until a change or a read below it
+    // copies them in (thaw).
+    const Frozen* frozen = nullptr;
     union {
       int64_t i;
       uint64_t u;
@@ -131,6 +152,32 @@ class Event {
   }
   std::string_view str(const Node& n) const { return {arena_.data() + n.v.s.off, n.v.s.len}; }
 
+  /// The event's bytes (keys that are not interned, string values): one buffer that only grows
+  /// and is reused, with the append inline (a std::string's append is a library call).
+  class Arena {
+   public:
+    const char* data() const { return data_.get(); }
+    size_t size() const { return size_; }
+    void clear() { size_ = 0; }
+    uint32_t append(std::string_view s) {
+      if (s.size() > cap_ - size_) {
+        grow(s.size());
+      }
+      auto off = static_cast<uint32_t>(size_);
+      if (!s.empty()) {
+        std::memcpy(data_.get() + size_, s.data(), s.size());
+      }
+      size_ += s.size();
+      return off;
+    }
+
+   private:
+    void grow(size_t n);
+    std::unique_ptr<char[]> data_;
+    size_t size_ = 0;
+    size_t cap_ = 0;
+  };
+
  private:
   /// Appends a child; `ikey` is `key` interned, or nullptr to keep `key` in the arena.
   uint32_t add_node(uint32_t parent, const Key* ikey, std::string_view key, uint32_t type);
@@ -140,20 +187,66 @@ class Event {
   /// Walks `path`, creating objects for all but the last component, and returns the node for
   /// the last one (created with `type` when missing; reset to `type` when present).
   uint32_t resolve(needle_node parent, std::string_view path, uint32_t type);
-  uint32_t resolve(needle_node parent, const Field& f, uint32_t type);
+  /// `replace`: the caller replaces the last node's children (a shared subtree there is
+  /// dropped, not copied in first).
+  uint32_t resolve(needle_node parent, const Field& f, uint32_t type, bool replace = false);
   /// One component of a resolve: the child `ikey`/`name` of `cur`, made or retyped as needed
   /// (`type` when it is the last component, an object on the way).
   uint32_t resolve_step(uint32_t cur, const Key* ikey, std::string_view name, bool last,
-                        uint32_t type);
+                        uint32_t type, bool replace);
   void store_str(uint32_t n, std::string_view value);
   /// Appends copies of `src`'s children of `from` under `to` (their keys, values, subtrees).
   void copy_children(uint32_t to, const Event& src, uint32_t from);
   uint32_t store(std::string_view s);
   void reset_children(uint32_t n);
+  /// Makes the shared node `n` this event's own: copies the frozen children in.
+  void thaw(uint32_t n) {
+    if (nodes_[n].frozen != nullptr) {
+      thaw_frozen(n);
+    }
+  }
+  /// For a read through a const event (find, child): events are never const objects.
+  void thaw(uint32_t n) const {
+    if (nodes_[n].frozen != nullptr) {
+      const_cast<Event*>(this)->thaw_frozen(n);
+    }
+  }
+  void thaw_frozen(uint32_t n);
+  /// `n` refers to `fz` (one more reference, released by clear()).
+  void attach(uint32_t n, const Frozen* fz);
+  /// The frozen form of this event's node `n` for a copy into another event: nullptr on the
+  /// first copy since the last change (a one-off copy is cheaper than freezing), made on the
+  /// second and reused while this event stays unchanged.
+  const Frozen* frozen_for_copy(uint32_t n) const;
+  /// Called by every change: the frozen forms of the old content no longer match it.
+  void changed() {
+    if (!copies_.empty()) {
+      drop_copies();
+    }
+  }
+  void drop_copies() const;
+  void release_held();
 
   std::vector<Node> nodes_;
-  std::string arena_;
+  Arena arena_;
+  std::vector<const Frozen*> held_;   // one reference each, released by clear()
+  struct CopySource {
+    uint32_t node;
+    const Frozen* frozen;   // nullptr after the first copy; then one reference
+  };
+  mutable std::vector<CopySource> copies_;
 };
+
+/// A subtree shared by several events (Event::copy): immutable once made, with its JSON and
+/// msgpack forms encoded once; freed with its last reference. Safe to share across threads.
+struct Frozen {
+  Event tree;             // the subtree's children under the root (an object or an array)
+  std::string json;       // the root's value as JSON
+  std::string msgpack;    // and as msgpack
+  mutable std::atomic<uint32_t> refs{1};
+};
+/// Drops one reference to `fz`, freeing it with the last.
+void release(const Frozen* fz);
 
 /// The fields every event has: id (from needle's start time and the event's sequence number),
 /// time, type (empty, unless the event has one: its place for a decode to fill), source,

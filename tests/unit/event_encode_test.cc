@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <msgpack.hpp>
 
@@ -360,6 +363,158 @@ TEST(Fields, CopyTakesAWholeSubtreeFromAnotherEvent) {
   EXPECT_EQ(dst.copy(NEEDLE_ROOT, *make_field("type"), dst, dst.find(NEEDLE_ROOT, "type")),
             Event::kNone);
   EXPECT_EQ(dst.copy(NEEDLE_ROOT, *make_field("x"), src, 12345), Event::kNone);
+}
+
+std::string msgpack_of(const Event& ev) {
+  std::string out;
+  encode_msgpack(ev, out);
+  return out;
+}
+
+// A template event like the lineage enricher's: parent and ancestors.
+void fill_template(Event& t, uint64_t pid) {
+  t.set_uint(NEEDLE_ROOT, "parent.pid", pid);
+  t.set_str(NEEDLE_ROOT, "parent.exe", "/bin/sh");
+  needle_node args = t.array(NEEDLE_ROOT, "parent.args");
+  t.push_str(args, "sh");
+  t.push_str(args, "-c \"x\"");
+  needle_node anc = t.array(NEEDLE_ROOT, "ancestors");
+  t.set_uint(t.push_object(anc), "pid", pid);
+  t.set_uint(t.push_object(anc), "pid", 1);
+}
+
+needle_node copy_parent(Event& dst, const Event& src) {
+  dst.set_str(NEEDLE_ROOT, "type", "file.open");
+  return dst.copy(NEEDLE_ROOT, *make_field("parent"), src, src.find(NEEDLE_ROOT, "parent"));
+}
+
+// The first copy from an unchanged event is its own; from the second on, the events share one
+// frozen subtree, which encodes (JSON and msgpack) exactly as the copy did and outlives both the
+// template and the events that took it.
+TEST(Shared, SecondCopyIsSharedAndEncodesTheSame) {
+  Event src;
+  fill_template(src, 7);
+  Event first;
+  Event second;
+  Event third;
+  needle_node a = copy_parent(first, src);
+  needle_node b = copy_parent(second, src);
+  needle_node c = copy_parent(third, src);
+  EXPECT_EQ(first.node(a).frozen, nullptr);
+  ASSERT_NE(second.node(b).frozen, nullptr);
+  EXPECT_EQ(second.node(b).frozen, third.node(c).frozen);
+  const std::string want = json(first);
+  EXPECT_EQ(want, R"({"type":"file.open","parent":{"pid":7,"exe":"/bin/sh","args":["sh","-c \"x\""]}})");
+  EXPECT_EQ(json(second), want);
+  EXPECT_EQ(msgpack_of(second), msgpack_of(first));
+  EXPECT_EQ(second.size(b), 3u);
+  src.clear();
+  first.clear();
+  EXPECT_EQ(json(third), want);   // its reference keeps the subtree alive
+  EXPECT_EQ(msgpack_of(third), msgpack_of(second));
+}
+
+// Writing below a shared subtree copies it into that event first: the others keep the old
+// content. Reads below it (find, child) see the same values as in a copy.
+TEST(Shared, ChangesAndReadsBelowASharedSubtreeStayInTheirEvent) {
+  Event src;
+  fill_template(src, 9);
+  Event warm;
+  copy_parent(warm, src);
+  Event a;
+  Event b;
+  needle_node pa = copy_parent(a, src);
+  copy_parent(b, src);
+  ASSERT_NE(a.node(pa).frozen, nullptr);
+  const std::string before = json(b);
+
+  a.set_str(NEEDLE_ROOT, "parent.exe", "/bin/changed");
+  EXPECT_EQ(a.node(pa).frozen, nullptr);
+  EXPECT_EQ(json(a), R"({"type":"file.open","parent":{"pid":9,"exe":"/bin/changed","args":["sh","-c \"x\""]}})");
+  EXPECT_EQ(json(b), before);
+
+  uint64_t pid = 0;
+  ASSERT_TRUE(b.get_uint(b.find(NEEDLE_ROOT, "parent.pid"), pid));
+  EXPECT_EQ(pid, 9u);
+  EXPECT_EQ(json(b), before);   // a read copies in, and the encoding stays the same
+
+  Event c;
+  needle_node pc = copy_parent(c, src);
+  needle_node args = c.find(NEEDLE_ROOT, "parent.args");
+  ASSERT_NE(args, Event::kNone);
+  c.push_str(args, "more");
+  std::string_view s;
+  ASSERT_EQ(c.size(args), 3u);
+  ASSERT_TRUE(c.get_str(c.child(args, 2), s));
+  EXPECT_EQ(s, "more");
+  EXPECT_EQ(c.node(pc).frozen, nullptr);
+
+  Event d;
+  needle_node pd = copy_parent(d, src);
+  ASSERT_NE(d.node(pd).frozen, nullptr);
+  EXPECT_EQ(d.size(pd), 3u);   // counted without copying in
+  EXPECT_NE(d.node(pd).frozen, nullptr);
+  d.set_str(NEEDLE_ROOT, "parent", "replaced");   // a shared subtree replaced by a scalar
+  EXPECT_EQ(json(d), R"({"type":"file.open","parent":"replaced"})");
+  EXPECT_EQ(json(b), before);
+}
+
+// A change to the template drops what was frozen from it: the next copies carry the new
+// content (the first one copied, then shared anew). Copying a shared node on shares it again.
+TEST(Shared, TemplateChangesAreSeenAndSharingPassesOn) {
+  Event src;
+  fill_template(src, 11);
+  Event e1;
+  Event e2;
+  copy_parent(e1, src);
+  needle_node p2 = copy_parent(e2, src);
+  const Frozen* old = e2.node(p2).frozen;
+  ASSERT_NE(old, nullptr);
+  src.set_uint(NEEDLE_ROOT, "parent.pid", 12);
+  Event e3;
+  Event e4;
+  needle_node p3 = copy_parent(e3, src);
+  needle_node p4 = copy_parent(e4, src);
+  EXPECT_EQ(e3.node(p3).frozen, nullptr);
+  ASSERT_NE(e4.node(p4).frozen, nullptr);
+  EXPECT_NE(e4.node(p4).frozen, old);
+  EXPECT_NE(json(e4).find(R"("pid":12)"), std::string::npos);
+  EXPECT_NE(json(e2).find(R"("pid":11)"), std::string::npos);
+
+  Event onward;
+  needle_node po = copy_parent(onward, e4);   // from a shared node: the same subtree
+  EXPECT_EQ(onward.node(po).frozen, e4.node(p4).frozen);
+  EXPECT_EQ(json(onward), json(e4));
+}
+
+// Events sharing one subtree are encoded and cleared on several threads at once (the reference
+// count is atomic; ASan checks the frees).
+TEST(Shared, EventsSharingASubtreeLiveOnSeveralThreads) {
+  Event src;
+  fill_template(src, 5);
+  Event holder;
+  copy_parent(holder, src);
+  needle_node hp = copy_parent(holder, src);   // the second copy: holder's parent is shared
+  ASSERT_NE(holder.node(hp).frozen, nullptr);
+  const std::string want = json(holder);
+  std::vector<std::thread> threads;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 2000; ++i) {
+        Event e;
+        copy_parent(e, holder);
+        if (json(e) != want) {
+          bad.fetch_add(1);
+        }
+      }
+    });
+  }
+  src.clear();
+  for (auto& th : threads) {
+    th.join();
+  }
+  EXPECT_EQ(bad.load(), 0);
 }
 
 TEST(Keys, OneEntryPerNameWithItsEncodedForms) {
