@@ -22,44 +22,55 @@ LineageEnricher::LineageEnricher(Host host, LineageOptions options)
   scratch_.reserve(options_.limits.max_arg_bytes + 256);
 }
 
-LineageEnricher::~LineageEnricher() { drop_lineages(); }
-
-void LineageEnricher::drop_lineages() {
-  for (auto& [ppid, l] : lineages_) {
-    if (l.tmpl != nullptr) {
-      api()->event_discard(host().raw(), l.tmpl);
-    }
-  }
-  lineages_.clear();
+LineageEnricher::~LineageEnricher() {
+  drop_templates(lineages_);
+  drop_templates(contexts_);
 }
 
-const LineageEnricher::Lineage* LineageEnricher::lineage_of(uint32_t ppid) {
-  auto it = lineages_.find(ppid);
-  if (it == lineages_.end() || it->second.generation != generation_) {
-    // First event of this parent since the table changed: the caller sets the fields. A template
+void LineageEnricher::drop_templates(Templates& cache) {
+  for (auto& [key, t] : cache) {
+    if (t.tmpl != nullptr) {
+      api()->event_discard(host().raw(), t.tmpl);
+    }
+  }
+  cache.clear();
+}
+
+template <typename Fill>
+const LineageEnricher::Template* LineageEnricher::template_of(Templates& cache, uint32_t key,
+                                                              Fill fill) {
+  auto it = cache.find(key);
+  if (it == cache.end() || it->second.generation != generation_) {
+    // First event for this key since the table changed: the caller sets the fields. A template
     // is built only when a second one comes before the next change, so a stream where process
     // events interleave with the rest (each one changes the table) pays nothing for it.
-    if (it == lineages_.end() && lineages_.size() >= kLineageCache) {
-      drop_lineages();
+    if (it == cache.end() && cache.size() >= kTemplateCache) {
+      // Full: one entry makes room (dropping them all would rebuild every template when more
+      // keys than it holds take turns).
+      auto victim = cache.begin();
+      if (victim->second.tmpl != nullptr) {
+        api()->event_discard(host().raw(), victim->second.tmpl);
+      }
+      cache.erase(victim);
     }
-    Lineage& l = lineages_[ppid];
-    if (l.tmpl != nullptr) {
-      api()->event_discard(host().raw(), l.tmpl);
-      l.tmpl = nullptr;
+    Template& t = cache[key];
+    if (t.tmpl != nullptr) {
+      api()->event_discard(host().raw(), t.tmpl);
+      t.tmpl = nullptr;
     }
-    l.generation = generation_;
+    t.generation = generation_;
     return nullptr;
   }
-  Lineage& l = it->second;
-  if (l.tmpl == nullptr) {
-    l.tmpl = api()->event_new(host().raw(), 0);
-    if (l.tmpl == nullptr) {
+  Template& t = it->second;
+  if (t.tmpl == nullptr) {
+    t.tmpl = api()->event_new(host().raw(), 0);
+    if (t.tmpl == nullptr) {
       return nullptr;   // no templates from this host: the caller sets the fields itself
     }
-    Event t(api(), l.tmpl);
-    fill_lineage(t, ppid, l.unknown, l.args_truncated);
+    Event ev(api(), t.tmpl);
+    fill(ev, t);
   }
-  return &l;
+  return &t;
 }
 
 LineageEnricher::Kind LineageEnricher::kind_of(std::string_view type) {
@@ -179,12 +190,18 @@ void LineageEnricher::push_args(Event obj, const Field& field, const ProcessInfo
   }
 }
 
-void LineageEnricher::give_context(Event proc, const ProcessInfo& info, Event& ev) {
+void LineageEnricher::give_context(Event proc, uint32_t pid, const ProcessInfo& info, Event& ev) {
   if (!info.exe.empty() && !proc.find(f_.exe).valid()) {
     proc.set(f_.exe, info.exe);
   }
   if (info.args_known && !proc.find(f_.args).valid()) {
-    push_args(proc, f_.args, info);
+    const auto fill = [&](Event t, Template&) { push_args(t, f_.args, info); };
+    if (const Template* t = template_of(contexts_, pid, fill)) {
+      const Event te(api(), t->tmpl);
+      proc.copy(f_.args, te.find(f_.args));
+    } else {
+      push_args(proc, f_.args, info);
+    }
     if (info.args_truncated) {
       ev.mark_truncated("process.args");
     }
@@ -197,7 +214,8 @@ void LineageEnricher::give_context(Event proc, const ProcessInfo& info, Event& e
 void LineageEnricher::give_parent(Event& ev, uint32_t ppid) {
   bool unknown = false;
   bool truncated = false;
-  if (const Lineage* l = lineage_of(ppid)) {
+  const auto fill = [&](Event t, Template& l) { fill_lineage(t, ppid, l.unknown, l.args_truncated); };
+  if (const Template* l = template_of(lineages_, ppid, fill)) {
     (void)table_.find(ppid);   // the parent stays recently used, as when read from the table
     const Event t(api(), l->tmpl);
     ev.copy(f_.parent, t.find(f_.parent));
@@ -282,7 +300,7 @@ needle_rc LineageEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
   const Kind kind = kind_of(ev.get_str(f_.type).value_or(""));
   ProcessInfo& info = learn(ev, proc, kind, pid);
   if (kind == Kind::kOther) {
-    give_context(proc, info, ev);
+    give_context(proc, pid, info, ev);
   }
   uint32_t ppid = info.ppid;
   if (auto event_ppid = proc.get_uint(f_.ppid)) {

@@ -72,6 +72,18 @@ LineageOptions opts(uint32_t depth = 8) {
 }
 
 // init -> bash -> sh -c -> true, each seen the way the process source reports it.
+// A file.open of `pid` as the file source gives it, enriched; its JSON.
+std::string file_open_json(LineageEnricher& en, uint32_t pid) {
+  TestEvent t;
+  Event ev = t.view();
+  ev.set("type", "file.open");
+  ev.set("process.pid", pid);
+  ev.set("process.entity_id", entity_of(pid));
+  uint64_t d = 0;
+  EXPECT_EQ(en.enrich(ev, d), NEEDLE_OK);
+  return t.json();
+}
+
 void chain(LineageEnricher& en) {
   feed(en, "process.snapshot", {1, 0, "/sbin/init", {"/sbin/init"}});
   feed(en, "process.snapshot", {100, 1, "/bin/bash", {"-bash"}});
@@ -156,14 +168,7 @@ TEST(Lineage, CopiedLineageFollowsEveryChangeOfTheTable) {
     chain(en);
     feed(en, "process.exec", {300, 200, "/usr/bin/curl", {"curl"}});
     auto other = [&](uint32_t pid) {
-      TestEvent t;
-      Event ev = t.view();
-      ev.set("type", "file.open");
-      ev.set("process.pid", pid);
-      ev.set("process.entity_id", entity_of(pid));
-      uint64_t d = 0;
-      EXPECT_EQ(en.enrich(ev, d), NEEDLE_OK);
-      std::string j = t.json();
+      std::string j = file_open_json(en, pid);
       return j.substr(j.find("\"parent\""));
     };
     const std::string first = other(300);
@@ -195,6 +200,30 @@ TEST(Lineage, CopiedLineageFollowsEveryChangeOfTheTable) {
     other(400);
     other(400);
     EXPECT_EQ(th.counter("unknown_parent"), 3u);   // the exec and both copies
+  }
+  EXPECT_EQ(th.intake().live(), 0);   // every template discarded
+}
+
+// A process's own args on its other events come from a per-process template once it is warm,
+// and follow its next exec.
+TEST(Lineage, CopiedArgsFollowTheProcessesExec) {
+  TestHost th("lineage");
+  {
+    LineageEnricher en(th.host(), opts());
+    chain(en);
+    feed(en, "process.exec", {300, 200, "/usr/bin/curl", {"curl", "-s", "x"}});
+    auto args_of = [&](uint32_t pid) {
+      std::string j = file_open_json(en, pid);
+      size_t at = j.find("\"args\":");
+      return at == std::string::npos ? std::string() : j.substr(at, j.find(']', at) - at + 1);
+    };
+    for (int i = 0; i < 4; ++i) {   // set, template built, copied, shared
+      EXPECT_EQ(args_of(300), R"("args":["curl","-s","x"])") << i;
+    }
+    feed(en, "process.exec", {300, 200, "/usr/bin/wget", {"wget", "y"}});
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_EQ(args_of(300), R"("args":["wget","y"])") << i;
+    }
   }
   EXPECT_EQ(th.intake().live(), 0);   // every template discarded
 }
