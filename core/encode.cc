@@ -84,8 +84,8 @@ class JsonWriter {
   size_t size() const { return pos_; }
 
   void value(const Event& ev, const Event::Node& n) {
-    if (n.frozen != nullptr) {   // shared with other events: encoded once, when frozen
-      const std::string& json = n.frozen->json;
+    if (const Frozen* fz = n.shared()) {   // shared with other events: encoded once
+      const std::string& json = fz->json;
       char* d = room(json.size());
       std::memcpy(d, json.data(), json.size());
       done(d + json.size());
@@ -193,8 +193,8 @@ struct StringBuffer {
 void pack_value(const Event& ev, uint32_t idx, msgpack::packer<StringBuffer>& pk,
                 StringBuffer& pk_buffer) {
   const Event::Node& n = ev.node(idx);
-  if (n.frozen != nullptr) {   // shared with other events: encoded once, when frozen
-    pk_buffer.write(n.frozen->msgpack.data(), n.frozen->msgpack.size());
+  if (const Frozen* fz = n.shared()) {   // shared with other events: encoded once
+    pk_buffer.write(fz->msgpack.data(), fz->msgpack.size());
     return;
   }
   switch (n.type) {

@@ -235,7 +235,7 @@ const Key* intern_key(std::string_view name) {
   }
   Key& k = t.store.emplace_back();
   k.name.assign(name);
-  k.bit = uint64_t{1} << ((t.store.size() - 1) % 64);
+  k.bit = uint32_t{1} << ((t.store.size() - 1) % 32);
   json_string(name, k.json);
   k.json.push_back(':');
   if (k.json.size() <= sizeof k.json32) {
@@ -397,12 +397,12 @@ void Event::attach(uint32_t n, const Frozen* fz) {
   changed();
   fz->refs.fetch_add(1, std::memory_order_relaxed);
   held_.push_back(fz);
-  nodes_[n].frozen = fz;
+  nodes_[n].v.frozen = fz;
 }
 
 void Event::thaw_frozen(uint32_t n) {
-  const Frozen* fz = nodes_[n].frozen;
-  nodes_[n].frozen = nullptr;
+  const Frozen* fz = nodes_[n].v.frozen;
+  nodes_[n].v.frozen = nullptr;
   copy_children(n, fz->tree, 0);   // fz stays held (held_) until clear()
 }
 
@@ -443,7 +443,7 @@ void Event::clear() {
 }
 
 void Event::Arena::grow(size_t n) {
-  size_t cap = std::max<size_t>({cap_ * 2, size_ + n, 4096});
+  size_t cap = std::max<size_t>({cap_ * 2, size_ + n, 256});
   auto bigger = std::make_unique<char[]>(cap);
   if (size_ != 0) {
     std::memcpy(bigger.get(), data_.get(), size_);
@@ -456,9 +456,11 @@ uint32_t Event::store(std::string_view s) { return arena_.append(s); }
 
 uint32_t Event::add_node(uint32_t parent, const Key* ikey, std::string_view key, uint32_t type) {
   changed();
-  uint32_t key_off = 0;
+  uint32_t key_off = kNone;
   if (ikey == nullptr && !key.empty()) {
-    key_off = store(key);
+    const auto len = static_cast<uint32_t>(key.size());
+    key_off = store(std::string_view(reinterpret_cast<const char*>(&len), sizeof len));
+    store(key);
   }
   auto idx = static_cast<uint32_t>(nodes_.size());
   // Filled in place: a Node built on the stack and copied stalls on store forwarding.
@@ -467,7 +469,6 @@ uint32_t Event::add_node(uint32_t parent, const Key* ikey, std::string_view key,
   n.parent = parent;
   n.ikey = ikey;
   n.key_off = key_off;
-  n.key_len = ikey == nullptr ? static_cast<uint32_t>(key.size()) : 0;
   Node& p = nodes_[parent];
   if (ikey != nullptr) {
     p.key_bits |= ikey->bit;
@@ -498,8 +499,7 @@ uint32_t Event::child_by_key(uint32_t parent, const Key* ikey, std::string_view 
   }
   for (uint32_t c = nodes_[parent].first; c != kNone; c = nodes_[c].next) {
     const Node& n = nodes_[c];
-    if (n.ikey == nullptr && n.key_len == key.size() &&
-        std::memcmp(arena_.data() + n.key_off, key.data(), key.size()) == 0) {
+    if (n.ikey == nullptr && n.key_off != kNone && this->key(n) == key) {
       return c;
     }
   }
@@ -508,7 +508,9 @@ uint32_t Event::child_by_key(uint32_t parent, const Key* ikey, std::string_view 
 
 void Event::reset_children(uint32_t n) {
   changed();
-  nodes_[n].frozen = nullptr;   // a shared subtree is replaced, not changed (its reference stays held)
+  if (nodes_[n].shared() != nullptr) {
+    nodes_[n].v.frozen = nullptr;   // a shared subtree is replaced (its reference stays held)
+  }
   nodes_[n].first = kNone;
   nodes_[n].last = kNone;
   nodes_[n].count = 0;
@@ -528,9 +530,12 @@ uint32_t Event::resolve_step(uint32_t cur, const Key* ikey, std::string_view nam
       if ((n.type == NEEDLE_NODE_OBJECT || n.type == NEEDLE_NODE_ARRAY) && n.type != type) {
         reset_children(c);
       }
+      if (n.type != type) {
+        n.v.u = 0;   // a scalar's value is no container's shared subtree
+      }
       n.type = type;
     }
-    if (nodes_[c].frozen != nullptr) {
+    if (nodes_[c].shared() != nullptr) {
       if (replace) {
         reset_children(c);
       } else {
@@ -545,6 +550,7 @@ uint32_t Event::resolve_step(uint32_t cur, const Key* ikey, std::string_view nam
   if (nodes_[c].type != NEEDLE_NODE_OBJECT) {
     reset_children(c);
     nodes_[c].type = NEEDLE_NODE_OBJECT;
+    nodes_[c].v.u = 0;
   }
   thaw(c);   // a path goes on below it
   return c;
@@ -570,7 +576,7 @@ uint32_t Event::resolve(needle_node parent, std::string_view path, uint32_t type
 uint32_t Event::resolve(needle_node parent, const Field& f, uint32_t type, bool replace) {
   if (f.parts.empty()) {
     uint32_t n = resolve(parent, f.path, type);
-    if (replace && n != kNone && nodes_[n].frozen != nullptr) {
+    if (replace && n != kNone && nodes_[n].shared() != nullptr) {
       reset_children(n);
     }
     return n;
@@ -765,7 +771,7 @@ needle_node Event::copy(needle_node parent, const Field& f, const Event& src,
   }
   if (from.type == NEEDLE_NODE_OBJECT || from.type == NEEDLE_NODE_ARRAY) {
     reset_children(n);   // replace, do not merge
-    const Frozen* fz = from.frozen != nullptr ? from.frozen : src.frozen_for_copy(src_node);
+    const Frozen* fz = from.shared() != nullptr ? from.shared() : src.frozen_for_copy(src_node);
     if (fz != nullptr) {
       attach(n, fz);
     } else {
@@ -781,8 +787,8 @@ needle_node Event::copy(needle_node parent, const Field& f, const Event& src,
 }
 
 void Event::copy_children(uint32_t to, const Event& src, uint32_t from) {
-  if (src.nodes_[from].frozen != nullptr) {
-    attach(to, src.nodes_[from].frozen);   // shared there: shared here too
+  if (const Frozen* fz = src.nodes_[from].shared()) {
+    attach(to, fz);   // shared there: shared here too
     return;
   }
   for (uint32_t c = src.nodes_[from].first; c != kNone; c = src.nodes_[c].next) {
@@ -846,7 +852,8 @@ size_t Event::size(needle_node n) const {
   if (t != NEEDLE_NODE_OBJECT && t != NEEDLE_NODE_ARRAY) {
     return 0;
   }
-  return nodes_[n].frozen != nullptr ? nodes_[n].frozen->tree.nodes_[0].count : nodes_[n].count;
+  const Frozen* fz = nodes_[n].shared();
+  return fz != nullptr ? fz->tree.nodes_[0].count : nodes_[n].count;
 }
 
 needle_node Event::child(needle_node n, size_t index) const {

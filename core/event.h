@@ -27,9 +27,9 @@ struct Key {
   // bytes with two vector moves, where a memcpy of json's exact length is a library call.
   alignas(16) char json32[32] = {};
   bool json_short = false;
-  // One of 64 bits, by the order keys were interned: an object keeps the union of its
+  // One of 32 bits, by the order keys were interned: an object keeps the union of its
   // children's bits, so a name whose bit is missing is known absent without a scan.
-  uint64_t bit = 0;
+  uint32_t bit = 0;
 };
 
 /// The interned key for `name`, adding it when new; nullptr when it is not interned (longer
@@ -127,13 +127,9 @@ class Event {
     uint32_t next = kNone;     // next sibling
     uint32_t count = 0;        // children
     const Key* ikey = nullptr; // the key when interned (almost always)
-    uint32_t key_off = 0;      // else its bytes in the arena (array members: none)
-    uint32_t key_len = 0;
-    uint64_t key_bits = 0;     // the bits of the children's interned keys (Key::bit)
-    // An object or array shared with other events: its children are frozen->tree's root's,
-    // not in this event (first, last and count stay empty) until a change or a read below it
-    // copies them in (thaw).
-    const Frozen* frozen = nullptr;
+    // Else its length (4 bytes) and bytes in the arena; kNone for array members.
+    uint32_t key_off = kNone;
+    uint32_t key_bits = 0;     // the bits of the children's interned keys (Key::bit)
     union {
       int64_t i;
       uint64_t u;
@@ -143,12 +139,27 @@ class Event {
         uint32_t len;
       } s;
       bool b;
+      // An object or array shared with other events: its children are frozen->tree's root's,
+      // not in this event (first, last and count stay empty) until a change or a read below
+      // it copies them in (thaw). Null for a container of this event's own.
+      const Frozen* frozen;
     } v{};
+    const Frozen* shared() const {
+      return type == NEEDLE_NODE_OBJECT || type == NEEDLE_NODE_ARRAY ? v.frozen : nullptr;
+    }
   };
+  static_assert(sizeof(Node) == 48, "a node's size is paid by every field of every event");
   const Node& node(uint32_t i) const { return nodes_[i]; }
   std::string_view key(const Node& n) const {
-    return n.ikey != nullptr ? std::string_view(n.ikey->name)
-                             : std::string_view(arena_.data() + n.key_off, n.key_len);
+    if (n.ikey != nullptr) {
+      return n.ikey->name;
+    }
+    if (n.key_off == kNone) {
+      return {};
+    }
+    uint32_t len = 0;
+    std::memcpy(&len, arena_.data() + n.key_off, sizeof len);
+    return {arena_.data() + n.key_off + sizeof len, len};
   }
   std::string_view str(const Node& n) const { return {arena_.data() + n.v.s.off, n.v.s.len}; }
 
@@ -201,13 +212,13 @@ class Event {
   void reset_children(uint32_t n);
   /// Makes the shared node `n` this event's own: copies the frozen children in.
   void thaw(uint32_t n) {
-    if (nodes_[n].frozen != nullptr) {
+    if (nodes_[n].shared() != nullptr) {
       thaw_frozen(n);
     }
   }
   /// For a read through a const event (find, child): events are never const objects.
   void thaw(uint32_t n) const {
-    if (nodes_[n].frozen != nullptr) {
+    if (nodes_[n].shared() != nullptr) {
       const_cast<Event*>(this)->thaw_frozen(n);
     }
   }

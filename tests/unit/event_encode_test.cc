@@ -400,9 +400,9 @@ TEST(Shared, SecondCopyIsSharedAndEncodesTheSame) {
   needle_node a = copy_parent(first, src);
   needle_node b = copy_parent(second, src);
   needle_node c = copy_parent(third, src);
-  EXPECT_EQ(first.node(a).frozen, nullptr);
-  ASSERT_NE(second.node(b).frozen, nullptr);
-  EXPECT_EQ(second.node(b).frozen, third.node(c).frozen);
+  EXPECT_EQ(first.node(a).shared(), nullptr);
+  ASSERT_NE(second.node(b).shared(), nullptr);
+  EXPECT_EQ(second.node(b).shared(), third.node(c).shared());
   const std::string want = json(first);
   EXPECT_EQ(want, R"({"type":"file.open","parent":{"pid":7,"exe":"/bin/sh","args":["sh","-c \"x\""]}})");
   EXPECT_EQ(json(second), want);
@@ -425,11 +425,11 @@ TEST(Shared, ChangesAndReadsBelowASharedSubtreeStayInTheirEvent) {
   Event b;
   needle_node pa = copy_parent(a, src);
   copy_parent(b, src);
-  ASSERT_NE(a.node(pa).frozen, nullptr);
+  ASSERT_NE(a.node(pa).shared(), nullptr);
   const std::string before = json(b);
 
   a.set_str(NEEDLE_ROOT, "parent.exe", "/bin/changed");
-  EXPECT_EQ(a.node(pa).frozen, nullptr);
+  EXPECT_EQ(a.node(pa).shared(), nullptr);
   EXPECT_EQ(json(a), R"({"type":"file.open","parent":{"pid":9,"exe":"/bin/changed","args":["sh","-c \"x\""]}})");
   EXPECT_EQ(json(b), before);
 
@@ -447,16 +447,28 @@ TEST(Shared, ChangesAndReadsBelowASharedSubtreeStayInTheirEvent) {
   ASSERT_EQ(c.size(args), 3u);
   ASSERT_TRUE(c.get_str(c.child(args, 2), s));
   EXPECT_EQ(s, "more");
-  EXPECT_EQ(c.node(pc).frozen, nullptr);
+  EXPECT_EQ(c.node(pc).shared(), nullptr);
 
   Event d;
   needle_node pd = copy_parent(d, src);
-  ASSERT_NE(d.node(pd).frozen, nullptr);
+  ASSERT_NE(d.node(pd).shared(), nullptr);
   EXPECT_EQ(d.size(pd), 3u);   // counted without copying in
-  EXPECT_NE(d.node(pd).frozen, nullptr);
+  EXPECT_NE(d.node(pd).shared(), nullptr);
   d.set_str(NEEDLE_ROOT, "parent", "replaced");   // a shared subtree replaced by a scalar
   EXPECT_EQ(json(d), R"({"type":"file.open","parent":"replaced"})");
   EXPECT_EQ(json(b), before);
+}
+
+// A scalar turned into an object or array keeps none of its value (a container's value slot
+// names its shared subtree).
+TEST(Shared, AScalarRetypedToAContainerSharesNothing) {
+  Event e;
+  e.set_str(NEEDLE_ROOT, "x", "a string value");
+  e.set_uint(NEEDLE_ROOT, "x.y", 1);
+  e.set_double(NEEDLE_ROOT, "z", 2.5);
+  e.push_int(e.array(NEEDLE_ROOT, "z"), 3);
+  EXPECT_EQ(json(e), R"({"x":{"y":1},"z":[3]})");
+  EXPECT_EQ(e.size(e.find(NEEDLE_ROOT, "x")), 1u);
 }
 
 // A change to the template drops what was frozen from it: the next copies carry the new
@@ -468,22 +480,22 @@ TEST(Shared, TemplateChangesAreSeenAndSharingPassesOn) {
   Event e2;
   copy_parent(e1, src);
   needle_node p2 = copy_parent(e2, src);
-  const Frozen* old = e2.node(p2).frozen;
+  const Frozen* old = e2.node(p2).shared();
   ASSERT_NE(old, nullptr);
   src.set_uint(NEEDLE_ROOT, "parent.pid", 12);
   Event e3;
   Event e4;
   needle_node p3 = copy_parent(e3, src);
   needle_node p4 = copy_parent(e4, src);
-  EXPECT_EQ(e3.node(p3).frozen, nullptr);
-  ASSERT_NE(e4.node(p4).frozen, nullptr);
-  EXPECT_NE(e4.node(p4).frozen, old);
+  EXPECT_EQ(e3.node(p3).shared(), nullptr);
+  ASSERT_NE(e4.node(p4).shared(), nullptr);
+  EXPECT_NE(e4.node(p4).shared(), old);
   EXPECT_NE(json(e4).find(R"("pid":12)"), std::string::npos);
   EXPECT_NE(json(e2).find(R"("pid":11)"), std::string::npos);
 
   Event onward;
   needle_node po = copy_parent(onward, e4);   // from a shared node: the same subtree
-  EXPECT_EQ(onward.node(po).frozen, e4.node(p4).frozen);
+  EXPECT_EQ(onward.node(po).shared(), e4.node(p4).shared());
   EXPECT_EQ(json(onward), json(e4));
 }
 
@@ -495,7 +507,7 @@ TEST(Shared, EventsSharingASubtreeLiveOnSeveralThreads) {
   Event holder;
   copy_parent(holder, src);
   needle_node hp = copy_parent(holder, src);   // the second copy: holder's parent is shared
-  ASSERT_NE(holder.node(hp).frozen, nullptr);
+  ASSERT_NE(holder.node(hp).shared(), nullptr);
   const std::string want = json(holder);
   std::vector<std::thread> threads;
   std::atomic<int> bad{0};
