@@ -13,11 +13,26 @@ namespace {
 
 bool plain8(uint64_t w);
 
-// Escapes n bytes of s as a JSON string literal at d, which has room for 6 * n + 2 bytes;
-// returns the end. Plain runs are copied eight bytes at a time.
+// Room put_json_string needs for n bytes: each may become a six-byte escape, plus the quotes,
+// plus the eight bytes a short string's one-word copy may write past its end.
+constexpr size_t json_string_room(size_t n) { return 6 * n + 2 + 8; }
+
+// Escapes n bytes of s as a JSON string literal at d, which has room for json_string_room(n)
+// bytes; returns the end. Plain runs are copied eight bytes at a time, and a plain tail (or a
+// whole string shorter than eight bytes) as one more word.
 char* put_json_string(char* d, const char* s, size_t n) {
   static constexpr char kHex[] = "0123456789abcdef";
   *d++ = '"';
+  if (n < 8) {
+    uint64_t w = 0x2020202020202020ull;   // padded with spaces, which need no escape
+    std::memcpy(&w, s, n);
+    if (plain8(w)) {
+      std::memcpy(d, &w, sizeof w);
+      d += n;
+      *d++ = '"';
+      return d;
+    }
+  }
   size_t i = 0;
   while (true) {
     while (i + 8 <= n) {
@@ -32,6 +47,18 @@ char* put_json_string(char* d, const char* s, size_t n) {
     }
     if (i >= n) {
       break;
+    }
+    if (n >= 8 && n - i < 8) {
+      // The last eight bytes, when plain, are the tail and bytes already written as they are
+      // (a plain byte is copied unchanged): write them over the end of the output.
+      uint64_t w;
+      std::memcpy(&w, s + n - 8, sizeof w);
+      if (plain8(w)) {
+        const size_t back = 8 - (n - i);
+        std::memcpy(d - back, &w, sizeof w);
+        d += n - i;
+        break;
+      }
     }
     auto c = static_cast<unsigned char>(s[i++]);
     if (c >= 0x20 && c != '"' && c != '\\') {
@@ -105,7 +132,7 @@ class JsonWriter {
 
  private:
   static size_t scalar_room(const Event::Node& n) {
-    return n.type == NEEDLE_NODE_STRING ? 6 * size_t{n.v.s.len} + 2 : 32;
+    return n.type == NEEDLE_NODE_STRING ? json_string_room(n.v.s.len) : 32;
   }
 
   static char* scalar(const Event& ev, const Event::Node& n, char* d) {
@@ -150,7 +177,7 @@ class JsonWriter {
       // The separator, the key and, for a scalar, the value under one room check.
       std::string_view key = named ? ev.key(child) : std::string_view();
       const bool scalar_child = child.type != NEEDLE_NODE_OBJECT && child.type != NEEDLE_NODE_ARRAY;
-      d = room(1 + std::max<size_t>(6 * key.size() + 3, 32) +
+      d = room(1 + std::max<size_t>(json_string_room(key.size()) + 1, 32) +
                (scalar_child ? scalar_room(child) : 0));
       if (!first) {
         *d++ = ',';
@@ -273,7 +300,7 @@ bool plain8(uint64_t w) {
 
 void json_string(std::string_view s, std::string& out) {
   const size_t at = out.size();
-  out.resize(at + 6 * s.size() + 2);
+  out.resize(at + json_string_room(s.size()));
   char* end = put_json_string(out.data() + at, s.data(), s.size());
   out.resize(static_cast<size_t>(end - out.data()));
 }

@@ -320,6 +320,37 @@ void stamp_event(Event& ev, uint64_t start_ns, uint64_t seq, uint64_t boot_ns,
   ev.set_valid_str(NEEDLE_ROOT, f_host_id, host_id());
 }
 
+namespace {
+
+// True when every byte of `s` is ASCII: words at a time, the tail through overlapping loads
+// (most values are short ASCII names and paths, where valid_utf8's loop costs more).
+[[gnu::always_inline]] inline bool all_ascii(std::string_view s) {
+  const char* p = s.data();
+  const size_t n = s.size();
+  constexpr uint64_t kHigh = 0x8080808080808080ull;
+  if (n >= 8) {
+    uint64_t acc = load_bytes(p + n - 8, 8);
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      acc |= load_bytes(p + i, 8);
+    }
+    return (acc & kHigh) == 0;
+  }
+  if (n >= 4) {
+    return ((load_bytes(p, 4) | load_bytes(p + n - 4, 4)) & kHigh) == 0;
+  }
+  uint64_t acc = 0;
+  for (size_t i = 0; i < n; ++i) {
+    acc |= static_cast<unsigned char>(p[i]);
+  }
+  return (acc & 0x80) == 0;
+}
+
+[[gnu::always_inline]] inline bool valid_text(std::string_view s) {
+  return all_ascii(s) || valid_utf8(s);
+}
+
+}  // namespace
+
 bool valid_utf8(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   size_t n = s.size();
@@ -452,9 +483,11 @@ void Event::Arena::grow(size_t n) {
   cap_ = cap;
 }
 
-uint32_t Event::store(std::string_view s) { return arena_.append(s); }
+[[gnu::always_inline]] inline uint32_t Event::store(std::string_view s) {
+  return arena_.append(s);
+}
 
-uint32_t Event::add_node(uint32_t parent, const Key* ikey, std::string_view key, uint32_t type) {
+[[gnu::always_inline]] inline uint32_t Event::add_node(uint32_t parent, const Key* ikey, std::string_view key, uint32_t type) {
   changed();
   uint32_t key_off = kNone;
   if (ikey == nullptr && !key.empty()) {
@@ -483,7 +516,7 @@ uint32_t Event::add_node(uint32_t parent, const Key* ikey, std::string_view key,
   return idx;
 }
 
-uint32_t Event::child_by_key(uint32_t parent, const Key* ikey, std::string_view key) const {
+[[gnu::always_inline]] inline uint32_t Event::child_by_key(uint32_t parent, const Key* ikey, std::string_view key) const {
   // A name is interned always or never (the table only fills up), so an interned name is
   // compared by address and only children with arena keys can match any other.
   if (ikey != nullptr) {
@@ -517,7 +550,7 @@ void Event::reset_children(uint32_t n) {
   nodes_[n].key_bits = 0;
 }
 
-uint32_t Event::resolve_step(uint32_t cur, const Key* ikey, std::string_view name, bool last,
+[[gnu::always_inline]] inline uint32_t Event::resolve_step(uint32_t cur, const Key* ikey, std::string_view name, bool last,
                              uint32_t type, bool replace) {
   changed();
   uint32_t c = child_by_key(cur, ikey, name);
@@ -573,7 +606,8 @@ uint32_t Event::resolve(needle_node parent, std::string_view path, uint32_t type
   }
 }
 
-uint32_t Event::resolve(needle_node parent, const Field& f, uint32_t type, bool replace) {
+[[gnu::always_inline]] inline uint32_t Event::resolve(needle_node parent, const Field& f, uint32_t type,
+                                                       bool replace) {
   if (f.parts.empty()) {
     uint32_t n = resolve(parent, f.path, type);
     if (replace && n != kNone && nodes_[n].shared() != nullptr) {
@@ -601,11 +635,11 @@ needle_node Event::array(needle_node parent, std::string_view path) {
   return resolve(parent, path, NEEDLE_NODE_ARRAY);
 }
 
-void Event::store_str(uint32_t n, std::string_view value) {
+[[gnu::always_inline]] inline void Event::store_str(uint32_t n, std::string_view value) {
   if (n == kNone) {
     return;
   }
-  if (!valid_utf8(value)) {
+  if (!valid_text(value)) {
     thread_local std::string clean;
     sanitize_utf8(value, clean);
     nodes_[n].v.s = {store(clean), static_cast<uint32_t>(clean.size())};
@@ -693,7 +727,7 @@ void Event::push_str(needle_node array, std::string_view value) {
   }
   thaw(array);
   uint32_t n = add_member(array, NEEDLE_NODE_STRING);
-  if (!valid_utf8(value)) {
+  if (!valid_text(value)) {
     thread_local std::string clean;
     sanitize_utf8(value, clean);
     nodes_[n].v.s = {store(clean), static_cast<uint32_t>(clean.size())};

@@ -104,16 +104,35 @@ std::string reference_json_string(std::string_view s) {
   return out + "\"";
 }
 
+// Every length up to three words (short strings go out as one padded word, a plain tail as
+// an overlapping one), every byte at every offset, alone and after an escaped byte; in an
+// event's encoding too (ASCII there: other bytes are checked as UTF-8 first).
 TEST(Event, JsonEscapingMatchesTheByteRuleForEveryByteAtEveryOffset) {
-  for (int byte = 0; byte < 256; ++byte) {
-    for (size_t at = 0; at < 24; ++at) {
-      std::string s(24, 'x');
-      s[at] = static_cast<char>(byte);
-      std::string out;
-      json_string(s, out);
-      ASSERT_EQ(out, reference_json_string(s)) << "byte " << byte << " at " << at;
+  for (size_t len = 1; len <= 24; ++len) {
+    for (int byte = 0; byte < 256; ++byte) {
+      for (size_t at = 0; at < len; ++at) {
+        for (bool earlier_escape : {false, true}) {
+          std::string s(len, 'x');
+          if (earlier_escape && at > 0) {
+            s[0] = '"';
+          }
+          s[at] = static_cast<char>(byte);
+          std::string out;
+          json_string(s, out);
+          ASSERT_EQ(out, reference_json_string(s)) << "len " << len << " byte " << byte
+                                                   << " at " << at;
+          if (byte < 0x80) {
+            Event ev;
+            ev.set_str(NEEDLE_ROOT, "k", s);
+            ASSERT_EQ(json(ev), "{\"k\":" + reference_json_string(s) + "}") << len << " " << at;
+          }
+        }
+      }
     }
   }
+  std::string out;
+  json_string("", out);
+  EXPECT_EQ(out, "\"\"");
 }
 
 TEST(Event, Utf8CheckFindsABadByteAtEveryOffsetAndKeepsGoodSequencesAcrossWords) {
