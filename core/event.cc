@@ -316,8 +316,25 @@ void stamp_event(Event& ev, uint64_t start_ns, uint64_t seq, uint64_t boot_ns,
     ev.set_valid_str(NEEDLE_ROOT, f_type, "");   // its place, for the source's decode to fill
   }
   ev.set_str(NEEDLE_ROOT, f_source, source);
-  ev.set_valid_str(NEEDLE_ROOT, f_host_name, host_name());
-  ev.set_valid_str(NEEDLE_ROOT, f_host_id, host_id());
+  // `host` is the same in every event: copied from a per-thread template, so from the second
+  // event on it is one shared subtree, encoded once (a thread's template follows a change of
+  // the host's name).
+  static const Field& f_host = *make_field("host");
+  struct HostTemplate {
+    std::string name;
+    Event ev;
+    uint32_t node = Event::kNone;
+  };
+  thread_local HostTemplate t;
+  const std::string& name = host_name();
+  if (t.node == Event::kNone || t.name != name) {
+    t.ev.clear();
+    t.name = name;
+    t.ev.set_valid_str(NEEDLE_ROOT, f_host_name, name);
+    t.ev.set_valid_str(NEEDLE_ROOT, f_host_id, host_id());
+    t.node = t.ev.find(NEEDLE_ROOT, f_host);
+  }
+  ev.copy(NEEDLE_ROOT, f_host, t.ev, t.node);
 }
 
 namespace {
