@@ -60,6 +60,7 @@ CgroupEnricher::CgroupEnricher(Host host, CgroupOptions options)
 
 CgroupEnricher::~CgroupEnricher() {
   stop();
+  drop_templates();
 }
 
 Result<void> CgroupEnricher::start() {
@@ -106,16 +107,66 @@ bool CgroupEnricher::key_of(const Event& ev, uint64_t cgid, uint64_t& key) const
   return entity && parse_hex64(*entity, key);
 }
 
-void CgroupEnricher::fill(Event& ev, const CgroupInfo& info) {
-  if (info.runtime == ContainerRuntime::kNone) {
-    return;
-  }
+void CgroupEnricher::set_fields(Event& ev, const CgroupInfo& info) {
   ev.set(f_.container_id, info.id);
   ev.set(f_.container_runtime, runtime_name(info.runtime));
   if (!info.pod_uid.empty()) {
     ev.set(f_.pod_uid, info.pod_uid);
   }
+}
+
+void CgroupEnricher::drop_templates() {
+  for (auto& [key, t] : templates_) {
+    if (t.tmpl != nullptr) {
+      api()->event_discard(host().raw(), t.tmpl);
+    }
+  }
+  templates_.clear();
+}
+
+void CgroupEnricher::fill(Event& ev, uint64_t key, const CgroupInfo& info) {
+  if (info.runtime == ContainerRuntime::kNone) {
+    return;
+  }
   host().add(c_containers_);
+  auto it = templates_.find(key);
+  if (it == templates_.end()) {
+    if (templates_.size() >= kMaxTemplates) {
+      drop_templates();   // more containers than that take turns: start again
+    }
+    it = templates_.emplace(key, Template{}).first;
+  }
+  Template& t = it->second;
+  if (t.tmpl != nullptr &&
+      (t.id != info.id || t.runtime != info.runtime || t.pod_uid != info.pod_uid)) {
+    api()->event_discard(host().raw(), t.tmpl);   // the cgroup was resolved again, differently
+    t = Template{};
+  }
+  // A copy replaces the whole object: an event that already has container or pod fields (the
+  // container source's) gets the three fields set among them instead.
+  const bool merge = ev.find(f_.container).valid() || ev.find(f_.pod).valid();
+  if (merge || (t.tmpl == nullptr && !t.seen)) {
+    t.seen = true;
+    set_fields(ev, info);
+    return;
+  }
+  if (t.tmpl == nullptr) {
+    t.tmpl = api()->event_new(host().raw(), 0);
+    if (t.tmpl == nullptr) {
+      set_fields(ev, info);   // no templates from this host
+      return;
+    }
+    Event te(api(), t.tmpl);
+    set_fields(te, info);
+    t.id = info.id;
+    t.runtime = info.runtime;
+    t.pod_uid = info.pod_uid;
+  }
+  const Event te(api(), t.tmpl);
+  ev.copy(f_.container, te.find(f_.container));
+  if (!info.pod_uid.empty()) {
+    ev.copy(f_.pod, te.find(f_.pod));
+  }
 }
 
 bool CgroupEnricher::request(uint64_t key, uint64_t cgid, uint32_t pid) {
@@ -149,7 +200,7 @@ needle_rc CgroupEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
     std::lock_guard<std::mutex> lock(mu_);
     if (Entry* e = cache_.find(key)) {
       if (e->info.resolved) {
-        fill(ev, e->info);
+        fill(ev, key, e->info);
         enrich::unmark_incomplete(ev, "container.id");
         pending_.done(ev);
         return NEEDLE_OK;

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -59,7 +60,9 @@ class CgroupEnricher : public Enricher {
   };
 
   bool key_of(const Event& ev, uint64_t cgid, uint64_t& key) const;
-  void fill(Event& ev, const CgroupInfo& info);
+  void fill(Event& ev, uint64_t key, const CgroupInfo& info);
+  void set_fields(Event& ev, const CgroupInfo& info);
+  void drop_templates();
   bool request(uint64_t key, uint64_t cgid, uint32_t pid);
   void worker();
 
@@ -68,9 +71,24 @@ class CgroupEnricher : public Enricher {
     explicit Fields(const needle_host_api* api)
         : cgroup_id(api, "process.cgroup_id"), entity_id(api, "process.entity_id"),
           pid(api, "process.pid"), container_id(api, "container.id"),
-          container_runtime(api, "container.runtime"), pod_uid(api, "pod.uid") {}
-    Field cgroup_id, entity_id, pid, container_id, container_runtime, pod_uid;
+          container_runtime(api, "container.runtime"), pod_uid(api, "pod.uid"),
+          container(api, "container"), pod(api, "pod") {}
+    Field cgroup_id, entity_id, pid, container_id, container_runtime, pod_uid, container, pod;
   };
+
+  // A container's fields built once into a template event (the host's event_new, never
+  // submitted) on its second event and copied into the next ones, which from then on share
+  // them with the core (one subtree, encoded once). The template is checked against the info
+  // it was built from, so a re-resolved cgroup gets a new one.
+  struct Template {
+    needle_event* tmpl = nullptr;
+    bool seen = false;   // one event filled directly; the next builds the template
+    std::string id;
+    ContainerRuntime runtime = ContainerRuntime::kNone;
+    std::string pod_uid;
+  };
+  static constexpr size_t kMaxTemplates = 1024;
+  std::unordered_map<uint64_t, Template> templates_;   // pipeline thread only
 
   CgroupOptions options_;
   Fields f_;

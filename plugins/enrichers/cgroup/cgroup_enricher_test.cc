@@ -110,6 +110,46 @@ TEST_F(FakeHost, ExitedProcessIsResolvedByWalkingTheTreeWithPodUid) {
   en.stop();
 }
 
+// The container's fields come from a template from its second event on (shared with the core
+// from the third): every event carries the same fields; an event that already has container
+// fields keeps them, with these set among them; the templates go back to the host.
+TEST_F(FakeHost, RepeatedEventsOfAContainerCarryTheSameFieldsFromATemplate) {
+  TestHost th("cgroup");
+  {
+    CgroupEnricher en(th.host(), options());
+    ASSERT_TRUE(en.start().ok());
+    const uint64_t cgid =
+        inode(root() / "kubepods/besteffort" / ("pod" + std::string(kUid)) / std::string(kId));
+    auto enriched = [&](bool with_name) {
+      TestEvent t;
+      process_event(t, cgid, 9999);
+      Event ev = t.view();
+      if (with_name) {
+        ev.set("container.name", "web");
+      }
+      uint64_t deadline = 0;
+      if (en.enrich(ev, deadline) == NEEDLE_PENDING) {
+        en.wait_idle();
+        EXPECT_EQ(en.enrich(ev, deadline), NEEDLE_OK);
+      }
+      std::string j = t.json();
+      return j.substr(j.find("\"container\""));
+    };
+    const std::string want = R"("container":{"id":")" + std::string(kId) +
+                             R"(","runtime":"containerd"},"pod":{"uid":")" + std::string(kUid) +
+                             R"("}})";
+    for (int i = 0; i < 5; ++i) {
+      EXPECT_EQ(enriched(false), want) << i;
+    }
+    EXPECT_EQ(enriched(true), R"("container":{"name":"web","id":")" + std::string(kId) +
+                                  R"(","runtime":"containerd"},"pod":{"uid":")" +
+                                  std::string(kUid) + R"("}})");
+    EXPECT_EQ(enriched(false), want);
+    en.stop();
+  }
+  EXPECT_EQ(th.intake().live(), 0);   // every template discarded
+}
+
 TEST_F(FakeHost, ProcOfAReusedPidIsNotTrustedForAnotherCgroup) {
   TestHost th("cgroup");
   CgroupEnricher en(th.host(), options());
