@@ -441,6 +441,73 @@ void Event::drop_copies() const {
   copies_.clear();
 }
 
+Frozen::~Frozen() {
+  for (const Transition& t : transitions) {
+    if (t.result != nullptr) {
+      release(t.result);
+    }
+    if (t.src != nullptr) {
+      release(t.src);
+    }
+  }
+}
+
+Frozen* Event::freeze(const Event& from, uint32_t n) {
+  auto* fz = new Frozen();
+  fz->tree.frozen_tree_ = true;
+  fz->tree.nodes_[0].type = from.nodes_[n].type;
+  fz->tree.copy_children(0, from, n, true);
+  encode_json(fz->tree, fz->json);
+  encode_msgpack(fz->tree, fz->msgpack);
+  return fz;
+}
+
+template <typename Apply>
+bool Event::write_shared(uint32_t parent, const Field& f, uint32_t type, uint64_t bits,
+                         std::string_view str, const Frozen* src, Apply apply) {
+  if (parent >= nodes_.size() || f.parts.empty()) {
+    return false;
+  }
+  const Frozen* fz = nodes_[parent].shared();
+  if (fz == nullptr || fz->tree.nodes_[0].type != NEEDLE_NODE_OBJECT) {
+    return false;
+  }
+  const Frozen* result = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(fz->mu);
+    Frozen::Transition* hit = nullptr;
+    for (Frozen::Transition& t : fz->transitions) {
+      if (t.field == &f && t.type == type && t.bits == bits && t.src == src && t.str == str) {
+        hit = &t;
+        break;
+      }
+    }
+    if (hit == nullptr) {
+      if (fz->transitions.size() < Frozen::kMaxTransitions) {
+        if (src != nullptr) {
+          src->refs.fetch_add(1, std::memory_order_relaxed);   // compared by address: kept
+        }
+        fz->transitions.push_back(Frozen::Transition{&f, type, bits, std::string(str), src, 1,
+                                                     nullptr});
+      }
+      return false;   // a first time: copied in and written as usual
+    }
+    if (hit->result == nullptr) {
+      if (++hit->seen < 2) {
+        return false;
+      }
+      Event scratch;
+      scratch.nodes_[0].type = NEEDLE_NODE_OBJECT;
+      scratch.copy_children(0, fz->tree, 0, true);
+      apply(scratch);
+      hit->result = freeze(scratch, 0);
+    }
+    result = hit->result;
+  }
+  attach(parent, result);   // the old subtree's reference stays held until clear()
+  return true;
+}
+
 void Event::attach(uint32_t n, const Frozen* fz) {
   changed();
   fz->refs.fetch_add(1, std::memory_order_relaxed);
@@ -451,10 +518,83 @@ void Event::attach(uint32_t n, const Frozen* fz) {
 void Event::thaw_frozen(uint32_t n) {
   const Frozen* fz = nodes_[n].v.frozen;
   nodes_[n].v.frozen = nullptr;
-  copy_children(n, fz->tree, 0);   // fz stays held (held_) until clear()
+  // Foreign ids handed out below n now name the copies: record where each node goes (views
+  // never move while the copy runs).
+  std::vector<uint32_t>* map = nullptr;
+  for (View& v : views_) {
+    if (v.owner == n && v.fz == fz && v.map.empty()) {
+      v.map.assign(fz->tree.nodes_.size(), kNone);
+      v.map[0] = n;
+      map = &v.map;
+      break;
+    }
+  }
+  copy_children(n, fz->tree, 0, false, map);   // fz stays held (held_) until clear()
+}
+
+uint32_t Event::foreign_id(uint32_t owner, const Frozen* fz, uint32_t local) const {
+  if (local == kNone) {
+    return kNone;
+  }
+  size_t v = 0;
+  for (; v < views_.size(); ++v) {
+    if (views_[v].owner == owner && views_[v].fz == fz && views_[v].map.empty()) {
+      break;
+    }
+  }
+  if (v == views_.size()) {
+    if (views_.size() >= kMaxViews) {
+      return kNone;
+    }
+    views_.push_back(View{fz, owner, {}});
+  }
+  return kForeign | static_cast<uint32_t>(v) << kLocalBits | local;
+}
+
+uint32_t Event::current(uint32_t id) const {
+  if (!foreign(id)) {
+    return id;
+  }
+  const size_t vi = (id - kForeign) >> kLocalBits;
+  if (vi >= views_.size()) {
+    return kNone;
+  }
+  const View& v = views_[vi];
+  if (v.map.empty()) {
+    return id;   // still shared: read there
+  }
+  const uint32_t local = id & ((uint32_t{1} << kLocalBits) - 1);
+  return local < v.map.size() ? v.map[local] : kNone;   // copied in since: its copy
+}
+
+const Event& Event::view_tree(uint32_t id, uint32_t& local) const {
+  local = id & ((uint32_t{1} << kLocalBits) - 1);
+  return views_[(id - kForeign) >> kLocalBits].fz->tree;
+}
+
+uint32_t Event::own(uint32_t id) {
+  if (!foreign(id)) {
+    return id;
+  }
+  const size_t vi = (id - kForeign) >> kLocalBits;
+  if (vi >= views_.size()) {
+    return kNone;
+  }
+  const uint32_t local = id & ((uint32_t{1} << kLocalBits) - 1);
+  if (views_[vi].map.empty()) {
+    if (nodes_[views_[vi].owner].shared() != views_[vi].fz) {
+      return kNone;   // the subtree this id named was replaced
+    }
+    thaw_frozen(views_[vi].owner);
+  }
+  const View& v = views_[vi];
+  return local < v.map.size() ? v.map[local] : kNone;
 }
 
 const Frozen* Event::frozen_for_copy(uint32_t n) const {
+  if (frozen_tree_) {
+    return nullptr;   // a shared subtree's own tree is copied, not shared in parts
+  }
   // Few nodes of one event are copied from (a template's parent and ancestors): a short list.
   constexpr size_t kMaxCopySources = 8;
   for (CopySource& c : copies_) {
@@ -462,12 +602,10 @@ const Frozen* Event::frozen_for_copy(uint32_t n) const {
       continue;
     }
     if (c.frozen == nullptr) {
-      auto* fz = new Frozen();
-      fz->tree.nodes_[0].type = nodes_[n].type;
-      fz->tree.copy_children(0, *this, n);
-      encode_json(fz->tree, fz->json);
-      encode_msgpack(fz->tree, fz->msgpack);
-      c.frozen = fz;   // the list's reference
+      if (nodes_.size() >= (size_t{1} << kLocalBits)) {
+        return nullptr;   // too large for foreign ids to name its nodes: copied each time
+      }
+      c.frozen = freeze(*this, n);   // the list's reference
     }
     return c.frozen;
   }
@@ -480,6 +618,7 @@ const Frozen* Event::frozen_for_copy(uint32_t n) const {
 void Event::clear() {
   release_held();
   drop_copies();
+  views_.clear();
   nodes_.clear();
   arena_.clear();
   nodes_.push_back(Node{});
@@ -607,6 +746,7 @@ void Event::reset_children(uint32_t n) {
 }
 
 uint32_t Event::resolve(needle_node parent, std::string_view path, uint32_t type) {
+  parent = own(parent);
   if (parent >= nodes_.size() || nodes_[parent].type != NEEDLE_NODE_OBJECT) {
     return kNone;
   }
@@ -625,6 +765,7 @@ uint32_t Event::resolve(needle_node parent, std::string_view path, uint32_t type
 
 [[gnu::always_inline]] inline uint32_t Event::resolve(needle_node parent, const Field& f, uint32_t type,
                                                        bool replace) {
+  parent = own(parent);
   if (f.parts.empty()) {
     uint32_t n = resolve(parent, f.path, type);
     if (replace && n != kNone && nodes_[n].shared() != nullptr) {
@@ -671,10 +812,19 @@ void Event::set_str(needle_node parent, std::string_view path, std::string_view 
 }
 
 void Event::set_str(needle_node parent, const Field& f, std::string_view value) {
+  if (valid_text(value) &&   // an invalid one is marked lossy in this event: copied in
+      write_shared(parent, f, NEEDLE_NODE_STRING, 0, value, nullptr,
+                   [&](Event& t) { t.set_str(NEEDLE_ROOT, f, value); })) {
+    return;
+  }
   store_str(resolve(parent, f, NEEDLE_NODE_STRING), value);
 }
 
 void Event::set_valid_str(needle_node parent, const Field& f, std::string_view value) {
+  if (write_shared(parent, f, NEEDLE_NODE_STRING, 0, value, nullptr,
+                   [&](Event& t) { t.set_str(NEEDLE_ROOT, f, value); })) {
+    return;
+  }
   uint32_t n = resolve(parent, f, NEEDLE_NODE_STRING);
   if (n != kNone) {
     nodes_[n].v.s = {store(value), static_cast<uint32_t>(value.size())};
@@ -690,6 +840,10 @@ needle_node Event::array(needle_node parent, const Field& f) {
 }
 
 void Event::set_int(needle_node parent, const Field& f, int64_t v) {
+  if (write_shared(parent, f, NEEDLE_NODE_INT, static_cast<uint64_t>(v), {}, nullptr,
+                   [&](Event& t) { t.set_int(NEEDLE_ROOT, f, v); })) {
+    return;
+  }
   uint32_t n = resolve(parent, f, NEEDLE_NODE_INT);
   if (n != kNone) {
     nodes_[n].v.i = v;
@@ -697,6 +851,10 @@ void Event::set_int(needle_node parent, const Field& f, int64_t v) {
 }
 
 void Event::set_uint(needle_node parent, const Field& f, uint64_t v) {
+  if (write_shared(parent, f, NEEDLE_NODE_UINT, v, {}, nullptr,
+                   [&](Event& t) { t.set_uint(NEEDLE_ROOT, f, v); })) {
+    return;
+  }
   uint32_t n = resolve(parent, f, NEEDLE_NODE_UINT);
   if (n != kNone) {
     nodes_[n].v.u = v;
@@ -704,6 +862,10 @@ void Event::set_uint(needle_node parent, const Field& f, uint64_t v) {
 }
 
 void Event::set_bool(needle_node parent, const Field& f, bool v) {
+  if (write_shared(parent, f, NEEDLE_NODE_BOOL, v ? 1u : 0u, {}, nullptr,
+                   [&](Event& t) { t.set_bool(NEEDLE_ROOT, f, v); })) {
+    return;
+  }
   uint32_t n = resolve(parent, f, NEEDLE_NODE_BOOL);
   if (n != kNone) {
     nodes_[n].v.b = v;
@@ -739,6 +901,7 @@ void Event::set_bool(needle_node parent, std::string_view path, bool v) {
 }
 
 void Event::push_str(needle_node array, std::string_view value) {
+  array = own(array);
   if (array >= nodes_.size() || nodes_[array].type != NEEDLE_NODE_ARRAY) {
     return;
   }
@@ -755,6 +918,7 @@ void Event::push_str(needle_node array, std::string_view value) {
 }
 
 void Event::push_int(needle_node array, int64_t v) {
+  array = own(array);
   if (array >= nodes_.size() || nodes_[array].type != NEEDLE_NODE_ARRAY) {
     return;
   }
@@ -764,6 +928,7 @@ void Event::push_int(needle_node array, int64_t v) {
 }
 
 needle_node Event::push_object(needle_node array) {
+  array = own(array);
   if (array >= nodes_.size() || nodes_[array].type != NEEDLE_NODE_ARRAY) {
     return kNone;
   }
@@ -772,6 +937,13 @@ needle_node Event::push_object(needle_node array) {
 }
 
 needle_node Event::find(needle_node parent, std::string_view path) const {
+  parent = current(parent);
+  if (foreign(parent)) {
+    uint32_t local = 0;
+    const Event& t = view_tree(parent, local);
+    const View& v = views_[(parent - kForeign) >> kLocalBits];
+    return foreign_id(v.owner, v.fz, t.find(local, path));
+  }
   if (parent >= nodes_.size()) {
     return kNone;
   }
@@ -780,7 +952,10 @@ needle_node Event::find(needle_node parent, std::string_view path) const {
     if (nodes_[cur].type != NEEDLE_NODE_OBJECT) {
       return kNone;
     }
-    thaw(cur);   // a read below a shared subtree needs this event's own nodes
+    if (const Frozen* fz = nodes_[cur].shared()) {
+      // Below a shared subtree: read it there, without copying it in.
+      return foreign_id(cur, fz, fz->tree.find(0, path));
+    }
     bool last = true;
     std::string_view part = first_part(path, last);
     cur = child_by_key(cur, find_key(part), part);
@@ -795,13 +970,27 @@ needle_node Event::find(needle_node parent, const Field& f) const {
   if (f.parts.empty()) {
     return find(parent, f.path);
   }
-  uint32_t cur = parent;
-  for (const Key* k : f.parts) {
+  parent = current(parent);
+  if (foreign(parent)) {
+    uint32_t local = 0;
+    const Event& t = view_tree(parent, local);
+    const View& v = views_[(parent - kForeign) >> kLocalBits];
+    return foreign_id(v.owner, v.fz, t.find_parts(local, f.parts.data(), f.parts.size()));
+  }
+  return find_parts(parent, f.parts.data(), f.parts.size());
+}
+
+uint32_t Event::find_parts(uint32_t from, const Key* const* parts, size_t n) const {
+  uint32_t cur = from;
+  for (size_t i = 0; i < n; ++i) {
     if (cur >= nodes_.size() || nodes_[cur].type != NEEDLE_NODE_OBJECT) {
       return kNone;
     }
-    thaw(cur);
-    cur = child_by_key(cur, k, {});
+    if (const Frozen* fz = nodes_[cur].shared()) {
+      // Below a shared subtree: read it there, without copying it in.
+      return foreign_id(cur, fz, fz->tree.find_parts(0, parts + i, n - i));
+    }
+    cur = child_by_key(cur, parts[i], {});
     if (cur == kNone) {
       return kNone;
     }
@@ -811,18 +1000,36 @@ needle_node Event::find(needle_node parent, const Field& f) const {
 
 needle_node Event::copy(needle_node parent, const Field& f, const Event& src,
                         needle_node src_node) {
+  if (&src != this && foreign(src_node)) {
+    src_node = src.current(src_node);
+    if (!foreign(src_node)) {
+      return copy(parent, f, src, src_node);   // copied in there since, or no such node
+    }
+    uint32_t local = 0;
+    return copy(parent, f, src.view_tree(src_node, local), local);
+  }
   if (&src == this || src_node >= src.nodes_.size() ||
       src.nodes_[src_node].type == NEEDLE_NODE_NONE) {
     return kNone;
   }
   const Node& from = src.nodes_[src_node];
+  const bool container = from.type == NEEDLE_NODE_OBJECT || from.type == NEEDLE_NODE_ARRAY;
+  const Frozen* fz = nullptr;
+  if (container) {
+    fz = from.shared() != nullptr ? from.shared() : src.frozen_for_copy(src_node);
+    // Into a shared subtree: the source's frozen form names the write.
+    if (fz != nullptr &&
+        write_shared(parent, f, from.type, 0, {}, fz,
+                     [&](Event& t) { t.copy(NEEDLE_ROOT, f, src, src_node); })) {
+      return find(parent, f);
+    }
+  }
   uint32_t n = resolve(parent, f, from.type, true);
   if (n == kNone) {
     return kNone;
   }
-  if (from.type == NEEDLE_NODE_OBJECT || from.type == NEEDLE_NODE_ARRAY) {
+  if (container) {
     reset_children(n);   // replace, do not merge
-    const Frozen* fz = from.shared() != nullptr ? from.shared() : src.frozen_for_copy(src_node);
     if (fz != nullptr) {
       attach(n, fz);
     } else {
@@ -837,9 +1044,14 @@ needle_node Event::copy(needle_node parent, const Field& f, const Event& src,
   return n;
 }
 
-void Event::copy_children(uint32_t to, const Event& src, uint32_t from) {
+void Event::copy_children(uint32_t to, const Event& src, uint32_t from, bool flatten,
+                          std::vector<uint32_t>* map) {
   if (const Frozen* fz = src.nodes_[from].shared()) {
-    attach(to, fz);   // shared there: shared here too
+    if (flatten) {
+      copy_children(to, fz->tree, 0, true, nullptr);
+    } else {
+      attach(to, fz);   // shared there: shared here too
+    }
     return;
   }
   for (uint32_t c = src.nodes_[from].first; c != kNone; c = src.nodes_[c].next) {
@@ -849,8 +1061,11 @@ void Event::copy_children(uint32_t to, const Event& src, uint32_t from) {
     }
     uint32_t n = add_node(to, sc.ikey, sc.ikey != nullptr ? std::string_view() : src.key(sc),
                           sc.type);
+    if (map != nullptr) {
+      (*map)[c] = n;
+    }
     if (sc.type == NEEDLE_NODE_OBJECT || sc.type == NEEDLE_NODE_ARRAY) {
-      copy_children(n, src, c);
+      copy_children(n, src, c, flatten, map);
     } else if (sc.type == NEEDLE_NODE_STRING) {
       std::string_view v = src.str(sc);
       nodes_[n].v.s = {store(v), static_cast<uint32_t>(v.size())};
@@ -861,10 +1076,20 @@ void Event::copy_children(uint32_t to, const Event& src, uint32_t from) {
 }
 
 uint32_t Event::type_of(needle_node n) const {
+  n = current(n);
+  if (foreign(n)) {
+    uint32_t local = 0;
+    return view_tree(n, local).type_of(local);
+  }
   return n < nodes_.size() ? nodes_[n].type : NEEDLE_NODE_NONE;
 }
 
 bool Event::get_str(needle_node n, std::string_view& out) const {
+  n = current(n);
+  if (foreign(n)) {
+    uint32_t local = 0;
+    return view_tree(n, local).get_str(local, out);
+  }
   if (type_of(n) != NEEDLE_NODE_STRING) {
     return false;
   }
@@ -873,6 +1098,11 @@ bool Event::get_str(needle_node n, std::string_view& out) const {
 }
 
 bool Event::get_int(needle_node n, int64_t& out) const {
+  n = current(n);
+  if (foreign(n)) {
+    uint32_t local = 0;
+    return view_tree(n, local).get_int(local, out);
+  }
   switch (type_of(n)) {
     case NEEDLE_NODE_INT:
       out = nodes_[n].v.i;
@@ -886,6 +1116,11 @@ bool Event::get_int(needle_node n, int64_t& out) const {
 }
 
 bool Event::get_uint(needle_node n, uint64_t& out) const {
+  n = current(n);
+  if (foreign(n)) {
+    uint32_t local = 0;
+    return view_tree(n, local).get_uint(local, out);
+  }
   switch (type_of(n)) {
     case NEEDLE_NODE_UINT:
       out = nodes_[n].v.u;
@@ -899,6 +1134,11 @@ bool Event::get_uint(needle_node n, uint64_t& out) const {
 }
 
 size_t Event::size(needle_node n) const {
+  n = current(n);
+  if (foreign(n)) {
+    uint32_t local = 0;
+    return view_tree(n, local).size(local);
+  }
   uint32_t t = type_of(n);
   if (t != NEEDLE_NODE_OBJECT && t != NEEDLE_NODE_ARRAY) {
     return 0;
@@ -908,10 +1148,19 @@ size_t Event::size(needle_node n) const {
 }
 
 needle_node Event::child(needle_node n, size_t index) const {
+  n = current(n);
   if (index >= size(n)) {
     return kNone;
   }
-  thaw(n);
+  if (foreign(n)) {
+    uint32_t local = 0;
+    const Event& t = view_tree(n, local);
+    const View& v = views_[(n - kForeign) >> kLocalBits];
+    return foreign_id(v.owner, v.fz, t.child(local, index));
+  }
+  if (const Frozen* fz = nodes_[n].shared()) {
+    return foreign_id(n, fz, fz->tree.child(0, index));   // read there, not copied in
+  }
   uint32_t c = nodes_[n].first;
   for (size_t i = 0; i < index && c != kNone; ++i) {
     c = nodes_[c].next;
@@ -920,6 +1169,7 @@ needle_node Event::child(needle_node n, size_t index) const {
 }
 
 void Event::remove(needle_node n) {
+  n = own(n);
   if (n == 0 || n >= nodes_.size()) {
     return;
   }

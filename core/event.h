@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -207,7 +208,10 @@ class Event {
                         uint32_t type, bool replace);
   void store_str(uint32_t n, std::string_view value);
   /// Appends copies of `src`'s children of `from` under `to` (their keys, values, subtrees).
-  void copy_children(uint32_t to, const Event& src, uint32_t from);
+  /// A subtree shared in `src` is shared here too, unless `flatten` (its nodes are copied).
+  /// With `map`, records which node each of `src`'s became (map[src node] = node here).
+  void copy_children(uint32_t to, const Event& src, uint32_t from, bool flatten = false,
+                     std::vector<uint32_t>* map = nullptr);
   uint32_t store(std::string_view s);
   void reset_children(uint32_t n);
   /// Makes the shared node `n` this event's own: copies the frozen children in.
@@ -237,6 +241,40 @@ class Event {
   }
   void drop_copies() const;
   void release_held();
+  /// A write of `f` under `parent` when `parent` shares a subtree: the subtree that results,
+  /// shared in its place, when the same write was made to the same subtree before (see
+  /// Frozen::Transition); false to copy it in and write as usual. `apply` makes the write on a
+  /// copy when the result is first made.
+  template <typename Apply>
+  bool write_shared(uint32_t parent, const Field& f, uint32_t type, uint64_t bits,
+                    std::string_view str, const Frozen* src, Apply apply);
+  /// A new subtree: the root type and flattened content of `from`'s node `n`, encoded.
+  static Frozen* freeze(const Event& from, uint32_t n);
+
+  // Reads below a shared subtree do not copy it in: find and child return ids of its nodes
+  // ("foreign" ids: kForeign | view << kLocalBits | node in the frozen tree), read through
+  // views_. A write through a foreign id copies the subtree in first (own()).
+  static constexpr uint32_t kForeign = 0x40000000;
+  static constexpr uint32_t kLocalBits = 18;
+  static constexpr uint32_t kMaxViews = (0x80000000u - kForeign) >> kLocalBits;
+  struct View {
+    const Frozen* fz;
+    uint32_t owner;                   // this event's node that shared fz
+    std::vector<uint32_t> map;        // after the owner's thaw: frozen node -> own node
+  };
+  static bool foreign(uint32_t id) { return id != kNone && id >= kForeign; }
+  /// The id of node `local` of `fz->tree`, seen below this event's node `owner`; kNone when
+  /// ids run out.
+  uint32_t foreign_id(uint32_t owner, const Frozen* fz, uint32_t local) const;
+  /// A foreign id whose subtree was copied in since: the id of its copy (reads follow it).
+  uint32_t current(uint32_t id) const;
+  /// The frozen tree and node a foreign id names.
+  const Event& view_tree(uint32_t id, uint32_t& local) const;
+  /// A foreign id turned into this event's own node (the subtree copied in); own ids as they
+  /// are; kNone when the subtree it named has been replaced since.
+  uint32_t own(uint32_t id);
+  /// find below this event's node `from` of the parts of a field: read through shared subtrees.
+  uint32_t find_parts(uint32_t from, const Key* const* parts, size_t n) const;
 
   std::vector<Node> nodes_;
   Arena arena_;
@@ -246,15 +284,38 @@ class Event {
     const Frozen* frozen;   // nullptr after the first copy; then one reference
   };
   mutable std::vector<CopySource> copies_;
+  mutable std::vector<View> views_;
+  bool frozen_tree_ = false;   // a Frozen's tree: never frozen from, never thawed (it is flat)
 };
 
 /// A subtree shared by several events (Event::copy): immutable once made, with its JSON and
 /// msgpack forms encoded once; freed with its last reference. Safe to share across threads.
 struct Frozen {
+  Frozen() = default;
+  ~Frozen();
+  Frozen(const Frozen&) = delete;
+  Frozen& operator=(const Frozen&) = delete;
+
   Event tree;             // the subtree's children under the root (an object or an array)
   std::string json;       // the root's value as JSON
   std::string msgpack;    // and as msgpack
   mutable std::atomic<uint32_t> refs{1};
+
+  // Writes made to this subtree in events that share it, and the subtree each gives: a write
+  // made a second time (the same field, the same value) is answered with the same result,
+  // shared too, instead of a copy into the event. A few per subtree.
+  struct Transition {
+    const Field* field;
+    uint32_t type;          // the node type written
+    uint64_t bits;          // a scalar's value
+    std::string str;        // a string's value
+    const Frozen* src;      // a copy's source subtree
+    uint32_t seen;
+    const Frozen* result;   // one reference, once made
+  };
+  static constexpr size_t kMaxTransitions = 8;
+  mutable std::mutex mu;
+  mutable std::vector<Transition> transitions;
 };
 /// Drops one reference to `fz`, freeing it with the last.
 void release(const Frozen* fz);

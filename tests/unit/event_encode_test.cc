@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -476,6 +477,144 @@ TEST(Shared, ChangesAndReadsBelowASharedSubtreeStayInTheirEvent) {
   d.set_str(NEEDLE_ROOT, "parent", "replaced");   // a shared subtree replaced by a scalar
   EXPECT_EQ(json(d), R"({"type":"file.open","parent":"replaced"})");
   EXPECT_EQ(json(b), before);
+}
+
+// Reads below a shared subtree (find, child, size, values) are answered from it without copying
+// it in; a write through an id from such a read copies it in first and lands on the copy; reads
+// through an old id follow the copy.
+TEST(Shared, ReadsBelowASharedSubtreeLeaveItSharedAndWritesFollowTheirIds) {
+  Event src;
+  fill_template(src, 21);
+  Event warm;
+  copy_parent(warm, src);
+  Event a;
+  needle_node pa = copy_parent(a, src);
+  ASSERT_NE(a.node(pa).shared(), nullptr);
+  const std::string before = json(a);
+
+  uint64_t pid = 0;
+  ASSERT_TRUE(a.get_uint(a.find(NEEDLE_ROOT, "parent.pid"), pid));
+  EXPECT_EQ(pid, 21u);
+  needle_node args = a.find(pa, *make_field("args"));
+  ASSERT_NE(args, Event::kNone);
+  EXPECT_EQ(a.type_of(args), static_cast<uint32_t>(NEEDLE_NODE_ARRAY));
+  ASSERT_EQ(a.size(args), 2u);
+  std::string_view s;
+  ASSERT_TRUE(a.get_str(a.child(args, 1), s));
+  EXPECT_EQ(s, "-c \"x\"");
+  EXPECT_EQ(a.find(NEEDLE_ROOT, "parent.nothing"), Event::kNone);
+  EXPECT_EQ(a.child(pa, 0), a.find(NEEDLE_ROOT, "parent.pid"));
+  EXPECT_NE(a.node(pa).shared(), nullptr);   // read, not copied in
+  EXPECT_EQ(json(a), before);
+
+  a.push_str(args, "more");   // a write through a foreign id
+  EXPECT_EQ(a.node(pa).shared(), nullptr);
+  EXPECT_EQ(json(a), R"({"type":"file.open","parent":{"pid":21,"exe":"/bin/sh","args":["sh","-c \"x\"","more"]}})");
+  ASSERT_EQ(a.size(args), 3u);   // the old id reads the copy
+  ASSERT_TRUE(a.get_str(a.child(args, 2), s));
+  EXPECT_EQ(s, "more");
+  a.set_str(a.find(NEEDLE_ROOT, "parent"), *make_field("exe"), "/bin/x");
+  EXPECT_NE(json(a).find(R"("exe":"/bin/x")"), std::string::npos);
+
+  Event b;   // a copy from a foreign node of another event: its content, not shared
+  needle_node pb_args = b.copy(NEEDLE_ROOT, *make_field("args"), warm,
+                               warm.find(NEEDLE_ROOT, "parent.args"));
+  ASSERT_NE(pb_args, Event::kNone);
+  EXPECT_EQ(json(b), R"({"args":["sh","-c \"x\""]})");
+}
+
+// The same write made to the same shared subtree in several events (an enricher adding a
+// digest to every event's shared `parent`): the first copies in and writes, from the second on
+// the events share the subtree that results. Other values, types, copies and invalid text each
+// give their own, correct result.
+TEST(Shared, RepeatedWritesIntoASharedSubtreeShareTheirResult) {
+  Event src;
+  fill_template(src, 30);
+  Event warm;
+  copy_parent(warm, src);
+  const Field& sha = *make_field("exe_sha256");
+  const Field& n = *make_field("n");
+  auto written = [&](auto write) {
+    auto e = std::make_unique<Event>();
+    needle_node p = copy_parent(*e, src);
+    EXPECT_NE(e->node(p).shared(), nullptr);
+    write(*e, p);
+    return std::pair{std::move(e), p};
+  };
+  const std::string want =
+      R"({"type":"file.open","parent":{"pid":30,"exe":"/bin/sh","args":["sh","-c \"x\""],"exe_sha256":"d1"}})";
+  auto digest = [&](Event& e, needle_node p) { e.set_str(p, sha, "d1"); };
+  auto [e1, p1] = written(digest);
+  auto [e2, p2] = written(digest);
+  auto [e3, p3] = written(digest);
+  EXPECT_EQ(e1->node(p1).shared(), nullptr);   // the first: copied in
+  ASSERT_NE(e2->node(p2).shared(), nullptr);   // then the result, shared
+  EXPECT_EQ(e2->node(p2).shared(), e3->node(p3).shared());
+  for (Event* e : {e1.get(), e2.get(), e3.get()}) {
+    EXPECT_EQ(json(*e), want);
+  }
+  EXPECT_EQ(msgpack_of(*e3), msgpack_of(*e1));
+  std::string_view got;
+  ASSERT_TRUE(e3->get_str(e3->find(p3, sha), got));   // reads see the write
+  EXPECT_EQ(got, "d1");
+
+  // Other writes: another value, a number, a copy; each twice, so the second is shared.
+  for (int round = 0; round < 2; ++round) {
+    auto [a, pa] = written([&](Event& e, needle_node p) { e.set_str(p, sha, "d2"); });
+    EXPECT_NE(json(*a).find(R"("exe_sha256":"d2")"), std::string::npos);
+    auto [b, pb] = written([&](Event& e, needle_node p) { e.set_uint(p, n, 7); });
+    EXPECT_NE(json(*b).find(R"("exe":"/bin/sh","args":["sh","-c \"x\""],"n":7})"),
+              std::string::npos)
+        << json(*b);
+    auto [c, pc] = written([&](Event& e, needle_node p) {
+      e.copy(p, *make_field("ancestors"), src, src.find(NEEDLE_ROOT, "ancestors"));
+    });
+    EXPECT_NE(json(*c).find(R"("ancestors":[{"pid":30},{"pid":1}]}})"), std::string::npos)
+        << json(*c);
+    if (round == 1) {
+      EXPECT_NE(a->node(pa).shared(), nullptr);
+      EXPECT_NE(b->node(pb).shared(), nullptr);
+    }
+  }
+  // Invalid text is never shared: each event marks its own field lossy.
+  for (int i = 0; i < 3; ++i) {
+    auto [d, pd] = written([&](Event& e, needle_node p) { e.set_str(p, sha, "bad\xff"); });
+    EXPECT_EQ(d->node(pd).shared(), nullptr);
+    EXPECT_NE(json(*d).find(R"("lossy":["parent.exe_sha256"])"), std::string::npos) << json(*d);
+  }
+  // Many distinct writes: past the few remembered, each is simply copied in and written.
+  for (int i = 0; i < 20; ++i) {
+    auto [e, p] = written([&](Event& ev, needle_node pp) { ev.set_uint(pp, n, 100 + i); });
+    EXPECT_NE(json(*e).find(R"("n":)" + std::to_string(100 + i) + "}"), std::string::npos);
+  }
+}
+
+// Ids that name no node, shared or not, read as nothing and write nothing.
+TEST(Shared, BogusIdsReadAsNothingAndWriteNothing) {
+  Event src;
+  fill_template(src, 3);
+  Event warm;
+  copy_parent(warm, src);
+  Event a;
+  copy_parent(a, src);
+  ASSERT_NE(a.find(NEEDLE_ROOT, "parent.pid"), Event::kNone);   // view 0 exists: its ids too
+  const std::string before = json(a);
+  for (uint32_t id : {0x40000000u | 12345u, 0x7fffffffu, 0x3fffffffu, 0x80000000u}) {
+    std::string_view s;
+    uint64_t u = 0;
+    EXPECT_EQ(a.type_of(id), static_cast<uint32_t>(NEEDLE_NODE_NONE)) << id;
+    EXPECT_FALSE(a.get_str(id, s));
+    EXPECT_FALSE(a.get_uint(id, u));
+    EXPECT_EQ(a.size(id), 0u);
+    EXPECT_EQ(a.child(id, 0), Event::kNone);
+    EXPECT_EQ(a.find(id, "pid"), Event::kNone);
+    a.set_str(id, "x", "y");
+    a.push_str(id, "y");
+    a.remove(id);
+    Event b;
+    EXPECT_EQ(b.copy(NEEDLE_ROOT, *make_field("x"), a, id), Event::kNone);
+  }
+  EXPECT_EQ(json(a), before);
 }
 
 // A scalar turned into an object or array keeps none of its value (a container's value slot
