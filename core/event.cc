@@ -551,10 +551,7 @@ uint32_t Event::foreign_id(uint32_t owner, const Frozen* fz, uint32_t local) con
   return kForeign | static_cast<uint32_t>(v) << kLocalBits | local;
 }
 
-uint32_t Event::current(uint32_t id) const {
-  if (!foreign(id)) {
-    return id;
-  }
+uint32_t Event::current_foreign(uint32_t id) const {
   const size_t vi = (id - kForeign) >> kLocalBits;
   if (vi >= views_.size()) {
     return kNone;
@@ -812,7 +809,8 @@ void Event::set_str(needle_node parent, std::string_view path, std::string_view 
 }
 
 void Event::set_str(needle_node parent, const Field& f, std::string_view value) {
-  if (valid_text(value) &&   // an invalid one is marked lossy in this event: copied in
+  if (shares(parent) &&
+      valid_text(value) &&   // an invalid one is marked lossy in this event: copied in
       write_shared(parent, f, NEEDLE_NODE_STRING, 0, value, nullptr,
                    [&](Event& t) { t.set_str(NEEDLE_ROOT, f, value); })) {
     return;
@@ -821,7 +819,7 @@ void Event::set_str(needle_node parent, const Field& f, std::string_view value) 
 }
 
 void Event::set_valid_str(needle_node parent, const Field& f, std::string_view value) {
-  if (write_shared(parent, f, NEEDLE_NODE_STRING, 0, value, nullptr,
+  if (shares(parent) && write_shared(parent, f, NEEDLE_NODE_STRING, 0, value, nullptr,
                    [&](Event& t) { t.set_str(NEEDLE_ROOT, f, value); })) {
     return;
   }
@@ -840,7 +838,7 @@ needle_node Event::array(needle_node parent, const Field& f) {
 }
 
 void Event::set_int(needle_node parent, const Field& f, int64_t v) {
-  if (write_shared(parent, f, NEEDLE_NODE_INT, static_cast<uint64_t>(v), {}, nullptr,
+  if (shares(parent) && write_shared(parent, f, NEEDLE_NODE_INT, static_cast<uint64_t>(v), {}, nullptr,
                    [&](Event& t) { t.set_int(NEEDLE_ROOT, f, v); })) {
     return;
   }
@@ -851,7 +849,7 @@ void Event::set_int(needle_node parent, const Field& f, int64_t v) {
 }
 
 void Event::set_uint(needle_node parent, const Field& f, uint64_t v) {
-  if (write_shared(parent, f, NEEDLE_NODE_UINT, v, {}, nullptr,
+  if (shares(parent) && write_shared(parent, f, NEEDLE_NODE_UINT, v, {}, nullptr,
                    [&](Event& t) { t.set_uint(NEEDLE_ROOT, f, v); })) {
     return;
   }
@@ -862,7 +860,7 @@ void Event::set_uint(needle_node parent, const Field& f, uint64_t v) {
 }
 
 void Event::set_bool(needle_node parent, const Field& f, bool v) {
-  if (write_shared(parent, f, NEEDLE_NODE_BOOL, v ? 1u : 0u, {}, nullptr,
+  if (shares(parent) && write_shared(parent, f, NEEDLE_NODE_BOOL, v ? 1u : 0u, {}, nullptr,
                    [&](Event& t) { t.set_bool(NEEDLE_ROOT, f, v); })) {
     return;
   }
@@ -1018,7 +1016,7 @@ needle_node Event::copy(needle_node parent, const Field& f, const Event& src,
   if (container) {
     fz = from.shared() != nullptr ? from.shared() : src.frozen_for_copy(src_node);
     // Into a shared subtree: the source's frozen form names the write.
-    if (fz != nullptr &&
+    if (fz != nullptr && shares(parent) &&
         write_shared(parent, f, from.type, 0, {}, fz,
                      [&](Event& t) { t.copy(NEEDLE_ROOT, f, src, src_node); })) {
       return find(parent, f);

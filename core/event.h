@@ -267,7 +267,12 @@ class Event {
   /// ids run out.
   uint32_t foreign_id(uint32_t owner, const Frozen* fz, uint32_t local) const;
   /// A foreign id whose subtree was copied in since: the id of its copy (reads follow it).
-  uint32_t current(uint32_t id) const;
+  uint32_t current(uint32_t id) const { return foreign(id) ? current_foreign(id) : id; }
+  uint32_t current_foreign(uint32_t id) const;
+  /// Whether `parent` is a node of this event that shares a subtree (write_shared may apply).
+  bool shares(uint32_t parent) const {
+    return parent < nodes_.size() && nodes_[parent].shared() != nullptr;
+  }
   /// The frozen tree and node a foreign id names.
   const Event& view_tree(uint32_t id, uint32_t& local) const;
   /// A foreign id turned into this event's own node (the subtree copied in); own ids as they

@@ -82,7 +82,7 @@ needle_rc DnsSource::decode(std::span<const std::byte> raw, Event& ev) {
   if (!p->has_process) {
     host().add(unowned_counter_);
   }
-  fill_event(api(), *p, *msg_, parsed, ev);
+  fill_event(api(), *p, *msg_, parsed, ev, &contexts_);
   return NEEDLE_OK;
 }
 
@@ -105,11 +105,11 @@ struct DnsFields {
 }  // namespace
 
 void fill_event(const needle_host_api* api, const Packet& p, const Message& msg,
-                const Parsed& parsed, Event& ev) {
+                const Parsed& parsed, Event& ev, ProcessContexts* contexts) {
   static const DnsFields k(api);
   ev.set(k.type, msg.response ? "dns.response" : "dns.query");
   if (p.has_process) {
-    fill_process(api, ev, p.task);
+    fill_process(api, ev, p.task, contexts);
     if (!p.exe.empty()) {
       ev.set(k.process_exe, p.exe);
       if (p.exe_truncated) {

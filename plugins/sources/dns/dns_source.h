@@ -14,6 +14,7 @@
 #include "needle/abi.h"
 #include "needle/event.h"
 #include "needle/plugin.h"
+#include "needle/record.h"
 #include "needle/result.h"
 
 namespace needle::dns {
@@ -45,6 +46,8 @@ class DnsSource : public Source {
   const DnsOptions& options() const { return options_; }
 
  private:
+  // The `process` objects of recurring task contexts, shared (decode thread only).
+  ProcessContexts contexts_{api(), host().raw()};
   DnsOptions options_;
   uint32_t malformed_counter_;
   uint32_t parse_error_counter_;
@@ -54,7 +57,7 @@ class DnsSource : public Source {
 
 /// Maps a decoded packet and its parsed message onto `ev`.
 void fill_event(const needle_host_api* api, const Packet& p, const Message& msg,
-                const Parsed& parsed, Event& ev);
+                const Parsed& parsed, Event& ev, ProcessContexts* contexts = nullptr);
 
 }  // namespace needle::dns
 

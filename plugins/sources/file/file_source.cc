@@ -199,7 +199,7 @@ needle_rc FileSource::decode(std::span<const std::byte> raw, Event& ev) {
         "an open arrived before FMODE_CREATED was calibrated: it is reported as "
         "file.open even if it created the file");
   }
-  fill_event(api(), *rec, ev);
+  fill_event(api(), *rec, ev, &contexts_);
   return NEEDLE_OK;
 }
 
@@ -217,10 +217,11 @@ struct FileFields {
 
 }  // namespace
 
-void fill_event(const needle_host_api* api, const FileRecord& rec, Event& ev) {
+void fill_event(const needle_host_api* api, const FileRecord& rec, Event& ev,
+                ProcessContexts* contexts) {
   static const FileFields k(api);
   ev.set(k.type, event_type(rec));
-  fill_process(api, ev, rec.task);
+  fill_process(api, ev, rec.task, contexts);
   Event f = ev.object(k.file);
   f.set(k.path, rec.path);
   if ((rec.flags & FILE_F_PATH_TRUNCATED) != 0) {

@@ -12,6 +12,7 @@
 #include "needle/abi.h"
 #include "needle/event.h"
 #include "needle/plugin.h"
+#include "needle/record.h"
 #include "needle/result.h"
 
 namespace needle::file {
@@ -41,13 +42,16 @@ class FileSource : public Source {
   needle_rc decode(std::span<const std::byte> raw, Event& ev) override;
 
  private:
+  // The `process` objects of recurring task contexts, shared (decode thread only).
+  ProcessContexts contexts_{api(), host().raw()};
   FileOptions options_;
   uint32_t malformed_counter_;
   bool create_warned_ = false;
 };
 
 /// Maps a decoded record (not the calibration) onto `ev`.
-void fill_event(const needle_host_api* api, const FileRecord& rec, Event& ev);
+void fill_event(const needle_host_api* api, const FileRecord& rec, Event& ev,
+                ProcessContexts* contexts = nullptr);
 
 }  // namespace needle::file
 

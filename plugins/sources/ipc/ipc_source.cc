@@ -72,13 +72,14 @@ needle_rc IpcSource::decode(std::span<const std::byte> raw, Event& ev) {
     host().set_error(rec.error().message);
     return NEEDLE_ERROR;
   }
-  fill_event(api(), *rec, ev);
+  fill_event(api(), *rec, ev, &contexts_);
   return NEEDLE_OK;
 }
 
-void fill_event(const needle_host_api* api, const IpcRecord& rec, Event& ev) {
+void fill_event(const needle_host_api* api, const IpcRecord& rec, Event& ev,
+                ProcessContexts* contexts) {
   ev.set("type", event_type(rec.kind));
-  fill_process(api, ev, rec.task);
+  fill_process(api, ev, rec.task, contexts);
   Event i = ev.object("ipc");
   i.set("kind", kind_name(rec.kind));
   if (rec.has_target()) {

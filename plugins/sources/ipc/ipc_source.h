@@ -10,6 +10,7 @@
 #include "needle/abi.h"
 #include "needle/event.h"
 #include "needle/plugin.h"
+#include "needle/record.h"
 #include "needle/result.h"
 
 namespace needle::ipc {
@@ -33,12 +34,15 @@ class IpcSource : public Source {
   needle_rc decode(std::span<const std::byte> raw, Event& ev) override;
 
  private:
+  // The `process` objects of recurring task contexts, shared (decode thread only).
+  ProcessContexts contexts_{api(), host().raw()};
   IpcOptions options_;
   uint32_t malformed_counter_;
 };
 
 /// Maps a decoded record onto `ev`.
-void fill_event(const needle_host_api* api, const IpcRecord& rec, Event& ev);
+void fill_event(const needle_host_api* api, const IpcRecord& rec, Event& ev,
+                ProcessContexts* contexts = nullptr);
 
 }  // namespace needle::ipc
 

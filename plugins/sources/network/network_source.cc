@@ -58,7 +58,7 @@ needle_rc NetworkSource::decode(std::span<const std::byte> raw, Event& ev) {
     host().set_error(rec.error().message);
     return NEEDLE_ERROR;
   }
-  fill_event(api(), *rec, ev);
+  fill_event(api(), *rec, ev, &contexts_);
   return NEEDLE_OK;
 }
 
@@ -77,10 +77,11 @@ struct NetFields {
 
 }  // namespace
 
-void fill_event(const needle_host_api* api, const NetRecord& rec, Event& ev) {
+void fill_event(const needle_host_api* api, const NetRecord& rec, Event& ev,
+                ProcessContexts* contexts) {
   static const NetFields k(api);
   ev.set(k.type, event_type(rec.kind));
-  fill_process(api, ev, rec.task);
+  fill_process(api, ev, rec.task, contexts);
   Event n = ev.object(k.net);
   n.set(k.proto, proto_name(rec.protocol));
   n.set(k.family, family_name(rec.family));

@@ -10,6 +10,7 @@
 #include "needle/abi.h"
 #include "needle/event.h"
 #include "needle/plugin.h"
+#include "needle/record.h"
 
 namespace needle::network {
 
@@ -25,11 +26,14 @@ class NetworkSource : public Source {
   needle_rc decode(std::span<const std::byte> raw, Event& ev) override;
 
  private:
+  // The `process` objects of recurring task contexts, shared (decode thread only).
+  ProcessContexts contexts_{api(), host().raw()};
   uint32_t malformed_counter_;
 };
 
 /// Maps a decoded record onto `ev`.
-void fill_event(const needle_host_api* api, const NetRecord& rec, Event& ev);
+void fill_event(const needle_host_api* api, const NetRecord& rec, Event& ev,
+                ProcessContexts* contexts = nullptr);
 
 }  // namespace needle::network
 

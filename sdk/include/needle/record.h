@@ -3,6 +3,7 @@
 #ifndef NEEDLE_RECORD_H
 #define NEEDLE_RECORD_H
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -71,10 +72,15 @@ struct ProcessFields {
   Field process, pid, tid, vpid, ppid, uid, gid, euid, comm, cgroup_id, start_time, entity_id;
 };
 
+inline const ProcessFields& process_fields(const needle_host_api* api) {
+  static const ProcessFields f(api);
+  return f;
+}
+
 /// Fills `process.*` from a record's task context: pid, tid, ppid, uid, gid, euid, comm,
 /// cgroup_id, start_time, entity_id, and vpid when the task is in a child PID namespace.
 inline void fill_process(const needle_host_api* api, Event ev, const needle_task_ctx& t) {
-  static const ProcessFields f(api);
+  const ProcessFields& f = process_fields(api);
   Event p = ev.object(f.process);
   p.set(f.pid, t.tgid);
   p.set(f.tid, t.pid);
@@ -93,6 +99,83 @@ inline void fill_process(const needle_host_api* api, Event ev, const needle_task
   char id[17];
   entity_id(api->host_id(), t.tgid, t.start_ns, id);
   p.set(f.entity_id, std::string_view(id, 16));
+}
+
+/// fill_process for a source whose events come in runs from one task (a file or network flood):
+/// the `process` object of a task context seen a second time is built once into a template
+/// event (the host's event_new, never submitted) and copied from then on, which the core turns
+/// into one subtree shared by the events and encoded once (ABI 1.2's ev_copy_f). Other
+/// enrichers' additions to `process` (the lineage enricher's exe and args) are shared too when
+/// they repeat. A direct-mapped table of kSlots task contexts by thread id; decode thread only.
+class ProcessContexts {
+ public:
+  static constexpr size_t kSlots = 64;
+
+  ProcessContexts(const needle_host_api* api, needle_host* host) : api_(api), host_(host) {}
+  ~ProcessContexts() {
+    for (Slot& s : slots_) {
+      drop(s);
+    }
+  }
+  ProcessContexts(const ProcessContexts&) = delete;
+  ProcessContexts& operator=(const ProcessContexts&) = delete;
+
+  /// As fill_process(api, ev, t). An event that already has `process` fields gets them set
+  /// among those, as fill_process does.
+  void fill(Event ev, const needle_task_ctx& t) {
+    const ProcessFields& f = process_fields(api_);
+    Slot& s = slots_[(t.pid * 0x9e3779b1u) >> (32 - kSlotBits)];
+    if (!s.seen || std::memcmp(&s.ctx, &t, sizeof t) != 0) {
+      drop(s);   // another task now: set directly, a template if it comes again
+      s.ctx = t;
+      s.seen = true;
+      fill_process(api_, ev, t);
+      return;
+    }
+    if (s.tmpl == nullptr) {
+      s.tmpl = api_->event_new(host_, 0);
+      if (s.tmpl == nullptr) {
+        fill_process(api_, ev, t);   // no templates from this host
+        return;
+      }
+      fill_process(api_, Event(api_, s.tmpl), t);
+    }
+    if (ev.find(f.process).valid()) {
+      fill_process(api_, ev, t);   // a copy would replace what is there
+      return;
+    }
+    const Event tmpl(api_, s.tmpl);
+    ev.copy(f.process, tmpl.find(f.process));
+  }
+
+ private:
+  static constexpr unsigned kSlotBits = 6;
+  static_assert(kSlots == size_t{1} << kSlotBits);
+  struct Slot {
+    needle_task_ctx ctx{};
+    needle_event* tmpl = nullptr;
+    bool seen = false;
+  };
+  void drop(Slot& s) {
+    if (s.tmpl != nullptr) {
+      api_->event_discard(host_, s.tmpl);
+      s.tmpl = nullptr;
+    }
+  }
+
+  const needle_host_api* api_;
+  needle_host* host_;
+  std::array<Slot, kSlots> slots_{};
+};
+
+/// fill_process through `contexts` when there is one.
+inline void fill_process(const needle_host_api* api, Event ev, const needle_task_ctx& t,
+                         ProcessContexts* contexts) {
+  if (contexts != nullptr) {
+    contexts->fill(ev, t);
+  } else {
+    fill_process(api, ev, t);
+  }
 }
 
 }  // namespace needle

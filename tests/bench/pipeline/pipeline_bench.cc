@@ -40,7 +40,8 @@
 // Streams rotate over 1,024 container processes (pid 20000 on) of one Kubernetes pod whose
 // ancestry (systemd -> containerd-shim -> sh -> bash) and cgroup are known before timing starts,
 // as on a host where needle has run for a while. `mix` is each process's life: fork, exec, six
-// file opens, a DNS query and its answer, a connect and the exit.
+// file opens, a DNS query and its answer, a connect and the exit. `file.flood` is the first
+// process's opens alone, as under a flood of one program's file events.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -130,12 +131,14 @@ enum Stream : size_t {
   kDnsQuery,
   kDnsResponse,
   kContainerLife,
+  kFileFlood,
   kMix,
   kStreamCount
 };
 constexpr std::array<std::string_view, kStreamCount> kStreamNames = {
-    "process.exec", "process.fork", "process.exit", "file.open", "net.connect",
-    "ipc.signal",   "dns.query",    "dns.response", "container", "mix"};
+    "process.exec", "process.fork", "process.exit", "file.open",  "net.connect",
+    "ipc.signal",   "dns.query",    "dns.response", "container", "file.flood",
+    "mix"};
 
 enum class Stage { kDecode, kLineage, kCgroup, kJson, kFile };
 
@@ -484,6 +487,11 @@ Workload build_workload() {
     s[kIpcSignal].push_back(signal_record(curl, tick(), kFirstWorker + (i + 1) % kWorkers));
     s[kDnsQuery].push_back(dns_record(curl, tick(), false, port));
     s[kDnsResponse].push_back(dns_record(curl, tick(), true, port));
+
+    // One process opening file after file (a build, a scanner, a database): the others'
+    // streams rotate over every worker, this one stays with the first.
+    const auto first = task_of(kFirstWorker, kShell, pod_cg, true, start_of(kFirstWorker), "curl");
+    s[kFileFlood].push_back(file_open_record(first, tick(), kPaths[i % kPaths.size()], 4000 + i));
 
     s[kMix].push_back(s[kFork].back());
     s[kMix].push_back(exec);

@@ -1,0 +1,70 @@
+// The SDK's ProcessContexts (needle/record.h): a source's `process` objects from templates of
+// recurring task contexts, through the core's real host API and events.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+#include "needle/record.h"
+#include "test_host.h"
+
+namespace needle {
+namespace {
+
+using enrich::test::TestEvent;
+using enrich::test::TestHost;
+
+needle_task_ctx task(uint32_t tgid, uint32_t tid, uint32_t uid) {
+  needle_task_ctx t{};
+  t.tgid = tgid;
+  t.pid = tid;
+  t.ppid = 1;
+  t.uid = uid;
+  t.gid = uid;
+  t.euid = uid;
+  t.cgroup_id = 77;
+  t.start_ns = 123'456'789;
+  std::strncpy(t.comm, "worker", sizeof t.comm);
+  return t;
+}
+
+// An event's JSON from `process` on (each test event has its own id).
+std::string process_json(const TestEvent& e) {
+  std::string j = e.json();
+  return j.substr(j.find("\"process\""));
+}
+
+std::string direct(const TestHost& th, const needle_task_ctx& t) {
+  TestEvent e;
+  fill_process(th.api(), e.view(), t);
+  return process_json(e);
+}
+
+// The same task's events, then another task in the same slot, then the first again: each
+// event's process fields are exactly fill_process's; one template lives while the task
+// recurs, and none once the contexts go.
+TEST(ProcessContexts, RecurringTasksGetTheSameFieldsFromATemplate) {
+  TestHost th("file");
+  {
+    ProcessContexts contexts(th.api(), th.host().raw());
+    const needle_task_ctx a = task(4000, 4001, 0);
+    const needle_task_ctx b = task(4000, 4001, 1000);   // same thread id: same slot
+    for (const needle_task_ctx* t : {&a, &a, &a, &a, &b, &b, &b, &a, &a}) {
+      TestEvent e;
+      contexts.fill(e.view(), *t);
+      EXPECT_EQ(process_json(e), direct(th, *t));
+    }
+    EXPECT_EQ(th.intake().live(), 1);   // a's template (b's was dropped when a came back)
+    // An event that already has process fields keeps them, with these set among them.
+    TestEvent e;
+    e.view().set("process.exe", "/bin/x");
+    contexts.fill(e.view(), a);
+    EXPECT_NE(e.json().find(R"("process":{"exe":"/bin/x","pid":4000,"tid":4001)"),
+              std::string::npos)
+        << e.json();
+  }
+  EXPECT_EQ(th.intake().live(), 0);
+}
+
+}  // namespace
+}  // namespace needle
