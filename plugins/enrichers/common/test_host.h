@@ -27,6 +27,7 @@ class TestIntake final : public core::EventIntake {
   }
   core::Event* acquire_event() override {
     ++live_;
+    ++acquired_;
     return new core::Event();
   }
   void submit_event(needle_host* /*from*/, core::Event* ev) override { submitted_.push_back(ev); }
@@ -36,9 +37,12 @@ class TestIntake final : public core::EventIntake {
   }
   /// Events handed out and neither discarded nor submitted.
   int64_t live() const { return live_ - static_cast<int64_t>(submitted_.size()); }
+  /// Events handed out in all (templates built, for one).
+  int64_t acquired() const { return acquired_; }
 
  private:
   int64_t live_ = 0;
+  int64_t acquired_ = 0;
   std::vector<core::Event*> submitted_;
 };
 

@@ -36,10 +36,30 @@ void LineageEnricher::drop_templates(Templates& cache) {
   cache.clear();
 }
 
+void LineageEnricher::chain_of(uint32_t pid, uint32_t depth, Chain& out) {
+  // The entries fill_lineage reads for a child of `pid`: pid, then its ancestors up to depth.
+  out.clear();
+  uint32_t cur = pid;
+  for (uint32_t i = 0; i <= depth && cur != 0; ++i) {
+    const ProcessInfo* p = table_.find(cur, false);
+    out.emplace_back(cur, p != nullptr ? p->version : 0);
+    if (p == nullptr || p->ppid == cur) {
+      break;
+    }
+    cur = p->ppid;
+  }
+}
+
 template <typename Fill>
 const LineageEnricher::Template* LineageEnricher::template_of(Templates& cache, uint32_t key,
-                                                              Fill fill) {
+                                                              uint32_t depth, Fill fill) {
   auto it = cache.find(key);
+  if (it != cache.end() && it->second.generation != generation_ && it->second.tmpl != nullptr) {
+    chain_of(key, depth, chain_scratch_);
+    if (chain_scratch_ == it->second.chain) {
+      it->second.generation = generation_;   // what it was built from has not changed
+    }
+  }
   if (it == cache.end() || it->second.generation != generation_) {
     // First event for this key since the table changed: the caller sets the fields. A template
     // is built only when a second one comes before the next change, so a stream where process
@@ -69,6 +89,7 @@ const LineageEnricher::Template* LineageEnricher::template_of(Templates& cache, 
     }
     Event ev(api(), t.tmpl);
     fill(ev, t);
+    chain_of(key, depth, t.chain);
   }
   return &t;
 }
@@ -151,6 +172,7 @@ ProcessInfo& LineageEnricher::learn(Event& ev, Event proc, Kind kind, uint32_t p
     }
   }
   ++generation_;   // the table changes below: every cached lineage may be stale
+  info->version = ++versions_;
   if (evicted) {
     host().add(c_evictions_);
   }
@@ -196,7 +218,7 @@ void LineageEnricher::give_context(Event proc, uint32_t pid, const ProcessInfo& 
   }
   if (info.args_known && !proc.find(f_.args).valid()) {
     const auto fill = [&](Event t, Template&) { push_args(t, f_.args, info); };
-    if (const Template* t = template_of(contexts_, pid, fill)) {
+    if (const Template* t = template_of(contexts_, pid, 0, fill)) {
       const Event te(api(), t->tmpl);
       proc.copy(f_.args, te.find(f_.args));
     } else {
@@ -215,7 +237,7 @@ void LineageEnricher::give_parent(Event& ev, uint32_t ppid) {
   bool unknown = false;
   bool truncated = false;
   const auto fill = [&](Event t, Template& l) { fill_lineage(t, ppid, l.unknown, l.args_truncated); };
-  if (const Template* l = template_of(lineages_, ppid, fill)) {
+  if (const Template* l = template_of(lineages_, ppid, options_.depth, fill)) {
     (void)table_.find(ppid);   // the parent stays recently used, as when read from the table
     const Event t(api(), l->tmpl);
     ev.copy(f_.parent, t.find(f_.parent));

@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "needle/plugin.h"
 #include "process_table.h"
@@ -53,18 +55,24 @@ class LineageEnricher : public Enricher {
   // this replaces some 30 field sets per event with three copies, and from the second copy of
   // an unchanged template on the core shares the copied subtree (encoded once) instead of
   // copying it. Built on a key's second event after a change, not its first.
+  // A template is checked against the table by generation first (nothing changed since); after
+  // a change anywhere it stays when the entries it was built from (its key and, for a lineage,
+  // the ancestors) are the same versions, so another process's exec or exit does not rebuild it.
+  using Chain = std::vector<std::pair<uint32_t, uint64_t>>;   // pid, version (0: not in table)
   struct Template {
     needle_event* tmpl = nullptr;
     uint64_t generation = 0;
     bool unknown = false;
     bool args_truncated = false;
+    Chain chain;
   };
+  void chain_of(uint32_t pid, uint32_t depth, Chain& out);
   using Templates = std::unordered_map<uint32_t, Template>;
   static constexpr size_t kTemplateCache = 1024;
   // The template for `key` in `cache`, built by fill(Event, Template&) when due; nullptr when
   // the caller sets the fields itself.
   template <typename Fill>
-  const Template* template_of(Templates& cache, uint32_t key, Fill fill);
+  const Template* template_of(Templates& cache, uint32_t key, uint32_t depth, Fill fill);
   void drop_templates(Templates& cache);
   void push_args(Event parent_obj, const Field& field, const ProcessInfo& info);
 
@@ -81,6 +89,8 @@ class LineageEnricher : public Enricher {
   Templates lineages_;   // by parent pid: parent, ancestors
   Templates contexts_;   // by pid: args
   uint64_t generation_ = 1;   // bumped by every change to the table
+  uint64_t versions_ = 0;     // ProcessInfo::version: bumped by each change to an entry
+  Chain chain_scratch_;
   uint32_t c_evictions_;
   uint32_t c_expired_;
   uint32_t c_unknown_parent_;

@@ -204,6 +204,37 @@ TEST(Lineage, CopiedLineageFollowsEveryChangeOfTheTable) {
   EXPECT_EQ(th.intake().live(), 0);   // every template discarded
 }
 
+// Other processes' execs, forks and exits change the table but not what a template was built
+// from: it is kept (no new template event), and what it gives stays right; a change to the
+// parent still shows at once.
+TEST(Lineage, TemplatesOutliveUnrelatedChurn) {
+  TestHost th("lineage");
+  {
+    LineageEnricher en(th.host(), opts());
+    chain(en);
+    feed(en, "process.exec", {300, 200, "/usr/bin/curl", {"curl"}});
+    auto context = [&](uint32_t pid) {   // the event from `process` on (ids differ)
+      std::string j = file_open_json(en, pid);
+      return j.substr(j.find("\"process\""));
+    };
+    const std::string first = context(300);
+    context(300);   // templates built (parent, args)
+    context(300);
+    const int64_t built = th.intake().acquired();
+    for (uint32_t i = 0; i < 20; ++i) {
+      feed(en, "process.fork", {600 + i, 1, "/bin/true", {"true"}});
+      feed(en, "process.exec", {600 + i, 1, "/bin/true", {"true"}});
+      feed(en, "process.exit", {600 + i, 1, "/bin/true", {"true"}});
+      EXPECT_EQ(context(300), first);
+    }
+    EXPECT_EQ(th.intake().acquired(), built);   // no template rebuilt
+    feed(en, "process.exec", {200, 100, "/usr/bin/python3", {"python3"}});
+    EXPECT_NE(file_open_json(en, 300).find("\"parent\":{\"pid\":200,\"exe\":\"/usr/bin/python3\""),
+              std::string::npos);
+  }
+  EXPECT_EQ(th.intake().live(), 0);
+}
+
 // A process's own args on its other events come from a per-process template once it is warm,
 // and follow its next exec.
 TEST(Lineage, CopiedArgsFollowTheProcessesExec) {

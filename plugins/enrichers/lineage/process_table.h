@@ -25,6 +25,7 @@ struct ProcessInfo {
   char entity_id[16] = {};  // as the process's own events carry it (needle::entity_id)
   bool has_entity = false;
   uint64_t exited_ns = 0;  // 0 while alive
+  uint64_t version = 0;    // the enricher's count of changes at this entry's last one
   std::string exe;
   std::string args;  // NUL-separated, at most max_arg_bytes
 
