@@ -10,6 +10,7 @@
 #     (root; default build/release 1000000 50000 2; RING_KIB sets the ring's size; OPENS or
 #     EXECS 0 leaves that half out)
 set -euo pipefail
+. "$(dirname "$0")/common.sh"
 build=${1:-build/release}
 opens=${2:-1000000}
 execs=${3:-50000}
@@ -23,35 +24,14 @@ dir=$(mktemp -d /tmp/needle-storm.XXXXXX)
 pid=
 trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi; rm -rf "$dir"' EXIT
 mkdir "$dir/work"
-{
-  echo '[needle]'
-  echo 'log_level = "info"'
-  echo "ring_kib = ${RING_KIB:-8192}"
-  for s in process file ipc dns container network; do
-    echo '[[source]]'
-    echo "plugin = \"$s\""
-    [ "$s" = file ] && echo 'read_only = true'
-  done
-  for e in lineage cgroup hash cri; do
-    echo '[[enricher]]'
-    echo "plugin = \"$e\""
-  done
-  echo '[[sink]]'
-  echo 'plugin = "file"'
-  echo "path = \"$dir/events.jsonl\""
-} >"$dir/needle.toml"
+all_sources_config "$dir/events.jsonl" >"$dir/needle.toml"
 
 rss() {   # RssAnon RssFile RssShmem in KiB
   awk '/^RssAnon|^RssFile|^RssShmem/ {printf "%s ", $2}' "/proc/$1/status"
 }
 
 t0=$(date +%s.%N)
-"$bin" run -c "$dir/needle.toml" 2>"$dir/stderr" &
-pid=$!
-until grep -q "needle running:" "$dir/stderr"; do
-  kill -0 "$pid" 2>/dev/null || { cat "$dir/stderr"; exit 1; }
-  sleep 0.005
-done
+start_needle "$bin" "$dir"
 t_ready=$(date +%s.%N)
 sleep 1
 read -r idle_anon idle_file idle_shmem <<<"$(rss "$pid")"
