@@ -640,7 +640,8 @@ void Event::Arena::grow(size_t n) {
   return arena_.append(s);
 }
 
-[[gnu::always_inline]] inline uint32_t Event::add_node(uint32_t parent, const Key* ikey, std::string_view key, uint32_t type) {
+[[gnu::always_inline]] inline uint32_t Event::add_node(uint32_t parent, const Key* ikey,
+                                                       std::string_view key, uint32_t type) {
   changed();
   uint32_t key_off = kNone;
   if (ikey == nullptr && !key.empty()) {
@@ -669,7 +670,8 @@ void Event::Arena::grow(size_t n) {
   return idx;
 }
 
-[[gnu::always_inline]] inline uint32_t Event::child_by_key(uint32_t parent, const Key* ikey, std::string_view key) const {
+[[gnu::always_inline]] inline uint32_t Event::child_by_key(uint32_t parent, const Key* ikey,
+                                                           std::string_view key) const {
   // A name is interned always or never (the table only fills up), so an interned name is
   // compared by address and only children with arena keys can match any other.
   if (ikey != nullptr) {
@@ -703,8 +705,9 @@ void Event::reset_children(uint32_t n) {
   nodes_[n].key_bits = 0;
 }
 
-[[gnu::always_inline]] inline uint32_t Event::resolve_step(uint32_t cur, const Key* ikey, std::string_view name, bool last,
-                             uint32_t type, bool replace) {
+[[gnu::always_inline]] inline uint32_t Event::resolve_step(uint32_t cur, const Key* ikey,
+                                                           std::string_view name, bool last,
+                                                           uint32_t type, bool replace) {
   changed();
   uint32_t c = child_by_key(cur, ikey, name);
   if (last) {
@@ -760,8 +763,8 @@ uint32_t Event::resolve(needle_node parent, std::string_view path, uint32_t type
   }
 }
 
-[[gnu::always_inline]] inline uint32_t Event::resolve(needle_node parent, const Field& f, uint32_t type,
-                                                       bool replace) {
+[[gnu::always_inline]] inline uint32_t Event::resolve(needle_node parent, const Field& f,
+                                                      uint32_t type, bool replace) {
   parent = own(parent);
   if (f.parts.empty()) {
     uint32_t n = resolve(parent, f.path, type);
@@ -838,8 +841,8 @@ needle_node Event::array(needle_node parent, const Field& f) {
 }
 
 void Event::set_int(needle_node parent, const Field& f, int64_t v) {
-  if (shares(parent) && write_shared(parent, f, NEEDLE_NODE_INT, static_cast<uint64_t>(v), {}, nullptr,
-                   [&](Event& t) { t.set_int(NEEDLE_ROOT, f, v); })) {
+  if (shares(parent) && write_shared(parent, f, NEEDLE_NODE_INT, static_cast<uint64_t>(v), {},
+                                     nullptr, [&](Event& t) { t.set_int(NEEDLE_ROOT, f, v); })) {
     return;
   }
   uint32_t n = resolve(parent, f, NEEDLE_NODE_INT);

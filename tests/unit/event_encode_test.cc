@@ -424,7 +424,8 @@ TEST(Shared, SecondCopyIsSharedAndEncodesTheSame) {
   ASSERT_NE(second.node(b).shared(), nullptr);
   EXPECT_EQ(second.node(b).shared(), third.node(c).shared());
   const std::string want = json(first);
-  EXPECT_EQ(want, R"({"type":"file.open","parent":{"pid":7,"exe":"/bin/sh","args":["sh","-c \"x\""]}})");
+  EXPECT_EQ(want, R"({"type":"file.open","parent":{"pid":7,"exe":"/bin/sh",)"
+                  R"("args":["sh","-c \"x\""]}})");
   EXPECT_EQ(json(second), want);
   EXPECT_EQ(msgpack_of(second), msgpack_of(first));
   EXPECT_EQ(second.size(b), 3u);
@@ -450,7 +451,8 @@ TEST(Shared, ChangesAndReadsBelowASharedSubtreeStayInTheirEvent) {
 
   a.set_str(NEEDLE_ROOT, "parent.exe", "/bin/changed");
   EXPECT_EQ(a.node(pa).shared(), nullptr);
-  EXPECT_EQ(json(a), R"({"type":"file.open","parent":{"pid":9,"exe":"/bin/changed","args":["sh","-c \"x\""]}})");
+  EXPECT_EQ(json(a), R"({"type":"file.open","parent":{"pid":9,"exe":"/bin/changed",)"
+                     R"("args":["sh","-c \"x\""]}})");
   EXPECT_EQ(json(b), before);
 
   uint64_t pid = 0;
@@ -509,7 +511,8 @@ TEST(Shared, ReadsBelowASharedSubtreeLeaveItSharedAndWritesFollowTheirIds) {
 
   a.push_str(args, "more");   // a write through a foreign id
   EXPECT_EQ(a.node(pa).shared(), nullptr);
-  EXPECT_EQ(json(a), R"({"type":"file.open","parent":{"pid":21,"exe":"/bin/sh","args":["sh","-c \"x\"","more"]}})");
+  EXPECT_EQ(json(a), R"({"type":"file.open","parent":{"pid":21,"exe":"/bin/sh",)"
+                     R"("args":["sh","-c \"x\"","more"]}})");
   ASSERT_EQ(a.size(args), 3u);   // the old id reads the copy
   ASSERT_TRUE(a.get_str(a.child(args, 2), s));
   EXPECT_EQ(s, "more");
@@ -542,7 +545,8 @@ TEST(Shared, RepeatedWritesIntoASharedSubtreeShareTheirResult) {
     return std::pair{std::move(e), p};
   };
   const std::string want =
-      R"({"type":"file.open","parent":{"pid":30,"exe":"/bin/sh","args":["sh","-c \"x\""],"exe_sha256":"d1"}})";
+      R"({"type":"file.open","parent":{"pid":30,"exe":"/bin/sh","args":["sh","-c \"x\""],)"
+      R"("exe_sha256":"d1"}})";
   auto digest = [&](Event& e, needle_node p) { e.set_str(p, sha, "d1"); };
   auto [e1, p1] = written(digest);
   auto [e2, p2] = written(digest);

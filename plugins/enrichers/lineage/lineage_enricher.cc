@@ -236,7 +236,9 @@ void LineageEnricher::give_context(Event proc, uint32_t pid, const ProcessInfo& 
 void LineageEnricher::give_parent(Event& ev, uint32_t ppid) {
   bool unknown = false;
   bool truncated = false;
-  const auto fill = [&](Event t, Template& l) { fill_lineage(t, ppid, l.unknown, l.args_truncated); };
+  const auto fill = [&](Event t, Template& l) {
+    fill_lineage(t, ppid, l.unknown, l.args_truncated);
+  };
   if (const Template* l = template_of(lineages_, ppid, options_.depth, fill)) {
     (void)table_.find(ppid);   // the parent stays recently used, as when read from the table
     const Event t(api(), l->tmpl);
