@@ -259,10 +259,14 @@ typedef struct needle_host_api {
                         uint64_t value);
   void (*ev_set_bool_f)(needle_event* ev, needle_node parent, needle_field field, int32_t value);
   needle_node (*ev_find_f)(const needle_event* ev, needle_node parent, needle_field field);
-  /* Sets `field` under `parent` in `ev` to a deep copy of node `src_node` of `src` (another
-   * event, e.g. one from event_new that a plugin keeps as a template and never submits):
-   * building a subtree once and copying it costs a fraction of setting its fields again. An
-   * existing field is replaced. Returns the copy's node, or NEEDLE_NO_NODE. */
+  /* Sets `field` under `parent` in `ev` to a copy of node `src_node` of `src` (another event,
+   * e.g. one from event_new that a plugin keeps as a template and never submits): building a
+   * subtree once and copying it costs a fraction of setting its fields again. An existing field
+   * is replaced. Returns the copy's node, or NEEDLE_NO_NODE. From the second copy of an object
+   * or array out of an unchanged `src` the host may share one immutable subtree among the
+   * events instead of copying it; nothing a plugin can see differs (a write below it copies it
+   * into that event first; node ids read below it stay valid). Keep a template unchanged while
+   * it is in use. */
   needle_node (*ev_copy_f)(needle_event* ev, needle_node parent, needle_field field,
                            const needle_event* src, needle_node src_node);
 } needle_host_api;
