@@ -496,15 +496,25 @@ bool Event::write_shared(uint32_t parent, const Field& f, uint32_t type, uint64_
       if (++hit->seen < 2) {
         return false;
       }
-      Event scratch;
-      scratch.nodes_[0].type = NEEDLE_NODE_OBJECT;
-      scratch.copy_children(0, fz->tree, 0, true);
-      apply(scratch);
-      hit->result = freeze(scratch, 0);
+      // The result's tree is the old one's nodes at the same indices, then the write (new nodes
+      // after them): ids read below the old subtree name the same nodes in the new one.
+      auto* r = new Frozen();
+      r->tree.frozen_tree_ = true;
+      r->tree.nodes_[0].type = NEEDLE_NODE_OBJECT;
+      r->tree.copy_children(0, fz->tree, 0, true);
+      apply(r->tree);
+      encode_json(r->tree, r->json);
+      encode_msgpack(r->tree, r->msgpack);
+      hit->result = r;
     }
     result = hit->result;
   }
   attach(parent, result);   // the old subtree's reference stays held until clear()
+  for (View& v : views_) {
+    if (v.owner == parent && v.fz == fz && v.map.empty()) {
+      v.fz = result;   // same indices (above): ids taken before the write still name their node
+    }
+  }
   return true;
 }
 
@@ -1031,10 +1041,10 @@ needle_node Event::copy(needle_node parent, const Field& f, const Event& src,
   }
   if (container) {
     reset_children(n);   // replace, do not merge
-    if (fz != nullptr) {
+    if (fz != nullptr && !frozen_tree_) {
       attach(n, fz);
     } else {
-      copy_children(n, src, src_node);
+      copy_children(n, src, src_node, frozen_tree_);   // a frozen tree stays flat
     }
   } else if (from.type == NEEDLE_NODE_STRING) {
     std::string_view v = src.str(from);

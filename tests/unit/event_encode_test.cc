@@ -593,6 +593,36 @@ TEST(Shared, RepeatedWritesIntoASharedSubtreeShareTheirResult) {
   }
 }
 
+// An id read below a shared subtree before a repeated write moved the event to that write's
+// shared result still names its node: a write through it lands, in that event only.
+TEST(Shared, IdsReadBeforeASharedWriteStillWrite) {
+  Event src;
+  fill_template(src, 40);
+  Event warm;
+  copy_parent(warm, src);
+  const Field& sha = *make_field("exe_sha256");
+  Event first;
+  needle_node p1 = copy_parent(first, src);
+  first.set_str(p1, sha, "d9");   // the write's first time: copied in
+  Event e;
+  needle_node p = copy_parent(e, src);
+  ASSERT_NE(e.node(p).shared(), nullptr);
+  needle_node args = e.find(p, *make_field("args"));   // a foreign id
+  ASSERT_NE(args, Event::kNone);
+  e.set_str(p, sha, "d9");   // the second time: e now shares the write's result
+  const Frozen* result = e.node(p).shared();
+  ASSERT_NE(result, nullptr);
+  e.push_str(args, "late");   // through the id taken before
+  EXPECT_EQ(json(e), R"({"type":"file.open","parent":{"pid":40,"exe":"/bin/sh",)"
+                     R"("args":["sh","-c \"x\"","late"],"exe_sha256":"d9"}})");
+  Event other;
+  needle_node po = copy_parent(other, src);
+  other.set_str(po, sha, "d9");
+  EXPECT_EQ(other.node(po).shared(), result);   // the shared result itself is unchanged
+  EXPECT_EQ(json(other), R"({"type":"file.open","parent":{"pid":40,"exe":"/bin/sh",)"
+                         R"("args":["sh","-c \"x\""],"exe_sha256":"d9"}})");
+}
+
 // Ids that name no node, shared or not, read as nothing and write nothing.
 TEST(Shared, BogusIdsReadAsNothingAndWriteNothing) {
   Event src;
