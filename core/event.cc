@@ -540,6 +540,13 @@ void Event::thaw_frozen(uint32_t n) {
     }
   }
   copy_children(n, fz->tree, 0, false, map);   // fz stays held (held_) until clear()
+  if (map != nullptr) {
+    for (View& v : views_) {   // any other view of the same subtree there (after a shared write)
+      if (v.owner == n && v.fz == fz && v.map.empty()) {
+        v.map = *map;
+      }
+    }
+  }
 }
 
 uint32_t Event::foreign_id(uint32_t owner, const Frozen* fz, uint32_t local) const {
