@@ -924,15 +924,7 @@ void Event::push_str(needle_node array, std::string_view value) {
     return;
   }
   thaw(array);
-  uint32_t n = add_member(array, NEEDLE_NODE_STRING);
-  if (!valid_text(value)) {
-    thread_local std::string clean;
-    sanitize_utf8(value, clean);
-    nodes_[n].v.s = {store(clean), static_cast<uint32_t>(clean.size())};
-    mark(NEEDLE_MARK_LOSSY, path_of(array));
-    return;
-  }
-  nodes_[n].v.s = {store(value), static_cast<uint32_t>(value.size())};
+  store_str(add_member(array, NEEDLE_NODE_STRING), value);   // lossy names the array
 }
 
 void Event::push_int(needle_node array, int64_t v) {

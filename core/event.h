@@ -141,8 +141,9 @@ class Event {
       } s;
       bool b;
       // An object or array shared with other events: its children are frozen->tree's root's,
-      // not in this event (first, last and count stay empty) until a change or a read below
-      // it copies them in (thaw). Null for a container of this event's own.
+      // not in this event (first, last and count stay empty; reads below it go there through
+      // views_) until a write below it copies them in (thaw). Null for a container of this
+      // event's own.
       const Frozen* frozen;
     } v{};
     const Frozen* shared() const {
@@ -214,16 +215,11 @@ class Event {
                      std::vector<uint32_t>* map = nullptr);
   uint32_t store(std::string_view s);
   void reset_children(uint32_t n);
-  /// Makes the shared node `n` this event's own: copies the frozen children in.
+  /// Makes the shared node `n` this event's own (before a write below it): copies the frozen
+  /// children in.
   void thaw(uint32_t n) {
     if (nodes_[n].shared() != nullptr) {
       thaw_frozen(n);
-    }
-  }
-  /// For a read through a const event (find, child): events are never const objects.
-  void thaw(uint32_t n) const {
-    if (nodes_[n].shared() != nullptr) {
-      const_cast<Event*>(this)->thaw_frozen(n);
     }
   }
   void thaw_frozen(uint32_t n);

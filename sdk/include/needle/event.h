@@ -106,8 +106,10 @@ class Event {
   Event find(const Field& f) const {
     return f.raw() ? Event(api_, ev_, api_->ev_find_f(ev_, node_, f.raw())) : find(f.path());
   }
-  /// Sets `f` to a deep copy of `src` (a node of another event, such as a template kept from
-  /// Host::event_new and never submitted); the copy. Cheaper than setting the fields again.
+  /// Sets `f` to a copy of `src` (a node of another event, such as a template kept from
+  /// Host::event_new and never submitted); the copy. Cheaper than setting the fields again; from
+  /// the second copy of an unchanged template the host may share one subtree among the events
+  /// (nothing a plugin sees differs).
   Event copy(const Field& f, const Event& src) {
     if (!f.raw() || !src.valid()) {
       return Event(api_, ev_, NEEDLE_NO_NODE);
