@@ -60,7 +60,6 @@ CgroupEnricher::CgroupEnricher(Host host, CgroupOptions options)
 
 CgroupEnricher::~CgroupEnricher() {
   stop();
-  drop_templates();
 }
 
 Result<void> CgroupEnricher::start() {
@@ -115,15 +114,6 @@ void CgroupEnricher::set_fields(Event& ev, const CgroupInfo& info) {
   }
 }
 
-void CgroupEnricher::drop_templates() {
-  for (auto& [key, t] : templates_) {
-    if (t.tmpl != nullptr) {
-      api()->event_discard(host().raw(), t.tmpl);
-    }
-  }
-  templates_.clear();
-}
-
 void CgroupEnricher::fill(Event& ev, uint64_t key, const CgroupInfo& info) {
   if (info.runtime == ContainerRuntime::kNone) {
     return;
@@ -132,37 +122,35 @@ void CgroupEnricher::fill(Event& ev, uint64_t key, const CgroupInfo& info) {
   auto it = templates_.find(key);
   if (it == templates_.end()) {
     if (templates_.size() >= kMaxTemplates) {
-      drop_templates();   // more containers than that take turns: start again
+      templates_.clear();   // more containers than that take turns: start again
     }
     it = templates_.emplace(key, Template{}).first;
   }
   Template& t = it->second;
-  if (t.tmpl != nullptr &&
-      (t.id != info.id || t.runtime != info.runtime || t.pod_uid != info.pod_uid)) {
-    api()->event_discard(host().raw(), t.tmpl);   // the cgroup was resolved again, differently
-    t = Template{};
+  if (t.tmpl && (t.id != info.id || t.runtime != info.runtime || t.pod_uid != info.pod_uid)) {
+    t = Template{};   // the cgroup was resolved again, differently
   }
   // A copy replaces the whole object: an event that already has container or pod fields (the
   // container source's) gets the three fields set among them instead.
   const bool merge = ev.find(f_.container).valid() || ev.find(f_.pod).valid();
-  if (merge || (t.tmpl == nullptr && !t.seen)) {
+  if (merge || (!t.tmpl && !t.seen)) {
     t.seen = true;
     set_fields(ev, info);
     return;
   }
-  if (t.tmpl == nullptr) {
-    t.tmpl = api()->event_new(host().raw(), 0);
-    if (t.tmpl == nullptr) {
+  if (!t.tmpl) {
+    t.tmpl = TemplateEvent(api(), host().raw());
+    if (!t.tmpl) {
       set_fields(ev, info);   // no templates from this host
       return;
     }
-    Event te(api(), t.tmpl);
+    Event te = t.tmpl.view();
     set_fields(te, info);
     t.id = info.id;
     t.runtime = info.runtime;
     t.pod_uid = info.pod_uid;
   }
-  const Event te(api(), t.tmpl);
+  const Event te = t.tmpl.view();
   ev.copy(f_.container, te.find(f_.container));
   if (!info.pod_uid.empty()) {
     ev.copy(f_.pod, te.find(f_.pod));

@@ -62,7 +62,6 @@ class CgroupEnricher : public Enricher {
   bool key_of(const Event& ev, uint64_t cgid, uint64_t& key) const;
   void fill(Event& ev, uint64_t key, const CgroupInfo& info);
   void set_fields(Event& ev, const CgroupInfo& info);
-  void drop_templates();
   bool request(uint64_t key, uint64_t cgid, uint32_t pid);
   void worker();
 
@@ -81,7 +80,7 @@ class CgroupEnricher : public Enricher {
   // them with the core (one subtree, encoded once). The template is checked against the info
   // it was built from, so a re-resolved cgroup gets a new one.
   struct Template {
-    needle_event* tmpl = nullptr;
+    TemplateEvent tmpl;
     bool seen = false;   // one event filled directly; the next builds the template
     std::string id;
     ContainerRuntime runtime = ContainerRuntime::kNone;

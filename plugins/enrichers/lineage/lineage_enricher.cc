@@ -22,19 +22,7 @@ LineageEnricher::LineageEnricher(Host host, LineageOptions options)
   scratch_.reserve(options_.limits.max_arg_bytes + 256);
 }
 
-LineageEnricher::~LineageEnricher() {
-  drop_templates(lineages_);
-  drop_templates(contexts_);
-}
-
-void LineageEnricher::drop_templates(Templates& cache) {
-  for (auto& [key, t] : cache) {
-    if (t.tmpl != nullptr) {
-      api()->event_discard(host().raw(), t.tmpl);
-    }
-  }
-  cache.clear();
-}
+LineageEnricher::~LineageEnricher() = default;
 
 void LineageEnricher::chain_of(uint32_t pid, uint32_t depth, Chain& out) {
   // The entries fill_lineage reads for a child of `pid`: pid, then its ancestors up to depth.
@@ -54,7 +42,7 @@ template <typename Fill>
 const LineageEnricher::Template* LineageEnricher::template_of(Templates& cache, uint32_t key,
                                                               uint32_t depth, Fill fill) {
   auto it = cache.find(key);
-  if (it != cache.end() && it->second.generation != generation_ && it->second.tmpl != nullptr) {
+  if (it != cache.end() && it->second.generation != generation_ && it->second.tmpl) {
     chain_of(key, depth, chain_scratch_);
     if (chain_scratch_ == it->second.chain) {
       it->second.generation = generation_;   // what it was built from has not changed
@@ -67,28 +55,20 @@ const LineageEnricher::Template* LineageEnricher::template_of(Templates& cache, 
     if (it == cache.end() && cache.size() >= kTemplateCache) {
       // Full: one entry makes room (dropping them all would rebuild every template when more
       // keys than it holds take turns).
-      auto victim = cache.begin();
-      if (victim->second.tmpl != nullptr) {
-        api()->event_discard(host().raw(), victim->second.tmpl);
-      }
-      cache.erase(victim);
+      cache.erase(cache.begin());
     }
     Template& t = cache[key];
-    if (t.tmpl != nullptr) {
-      api()->event_discard(host().raw(), t.tmpl);
-      t.tmpl = nullptr;
-    }
+    t.tmpl.reset();
     t.generation = generation_;
     return nullptr;
   }
   Template& t = it->second;
-  if (t.tmpl == nullptr) {
-    t.tmpl = api()->event_new(host().raw(), 0);
-    if (t.tmpl == nullptr) {
+  if (!t.tmpl) {
+    t.tmpl = TemplateEvent(api(), host().raw());
+    if (!t.tmpl) {
       return nullptr;   // no templates from this host: the caller sets the fields itself
     }
-    Event ev(api(), t.tmpl);
-    fill(ev, t);
+    fill(t.tmpl.view(), t);
     chain_of(key, depth, t.chain);
   }
   return &t;
@@ -219,8 +199,7 @@ void LineageEnricher::give_context(Event proc, uint32_t pid, const ProcessInfo& 
   if (info.args_known && !proc.find(f_.args).valid()) {
     const auto fill = [&](Event t, Template&) { push_args(t, f_.args, info); };
     if (const Template* t = template_of(contexts_, pid, 0, fill)) {
-      const Event te(api(), t->tmpl);
-      proc.copy(f_.args, te.find(f_.args));
+      proc.copy(f_.args, t->tmpl.view().find(f_.args));
     } else {
       push_args(proc, f_.args, info);
     }
@@ -241,7 +220,7 @@ void LineageEnricher::give_parent(Event& ev, uint32_t ppid) {
   };
   if (const Template* l = template_of(lineages_, ppid, options_.depth, fill)) {
     (void)table_.find(ppid);   // the parent stays recently used, as when read from the table
-    const Event t(api(), l->tmpl);
+    const Event t = l->tmpl.view();
     ev.copy(f_.parent, t.find(f_.parent));
     if (options_.depth != 0) {
       ev.copy(f_.ancestors, t.find(f_.ancestors));

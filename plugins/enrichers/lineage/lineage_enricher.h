@@ -60,7 +60,7 @@ class LineageEnricher : public Enricher {
   // the ancestors) are the same versions, so another process's exec or exit does not rebuild it.
   using Chain = std::vector<std::pair<uint32_t, uint64_t>>;   // pid, version (0: not in table)
   struct Template {
-    needle_event* tmpl = nullptr;
+    TemplateEvent tmpl;
     uint64_t generation = 0;
     bool unknown = false;
     bool args_truncated = false;
@@ -73,7 +73,6 @@ class LineageEnricher : public Enricher {
   // the caller sets the fields itself.
   template <typename Fill>
   const Template* template_of(Templates& cache, uint32_t key, uint32_t depth, Fill fill);
-  void drop_templates(Templates& cache);
   void push_args(Event parent_obj, const Field& field, const ProcessInfo& info);
 
   // Every field this enricher reads or writes, resolved once.

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "needle/abi.h"
 
@@ -175,6 +176,45 @@ class Event {
   const needle_host_api* api_;
   needle_event* ev_;
   needle_node node_;
+};
+
+/// An event kept as a template: taken from the host (event_new), never submitted, given back
+/// (event_discard) when it is reset, replaced or destroyed. Build a subtree into view() once
+/// and copy it into events with Event::copy; keep it unchanged while it is in use. Empty (false)
+/// when default-made or when the host gives no events.
+class TemplateEvent {
+ public:
+  TemplateEvent() = default;
+  TemplateEvent(const needle_host_api* api, needle_host* host)
+      : api_(api), host_(host), ev_(api->event_new(host, 0)) {}
+  ~TemplateEvent() { reset(); }
+  TemplateEvent(TemplateEvent&& o) noexcept
+      : api_(o.api_), host_(o.host_), ev_(std::exchange(o.ev_, nullptr)) {}
+  TemplateEvent& operator=(TemplateEvent&& o) noexcept {
+    if (this != &o) {
+      reset();
+      api_ = o.api_;
+      host_ = o.host_;
+      ev_ = std::exchange(o.ev_, nullptr);
+    }
+    return *this;
+  }
+  TemplateEvent(const TemplateEvent&) = delete;
+  TemplateEvent& operator=(const TemplateEvent&) = delete;
+
+  explicit operator bool() const { return ev_ != nullptr; }
+  Event view() const { return Event(api_, ev_); }
+  void reset() {
+    if (ev_ != nullptr) {
+      api_->event_discard(host_, ev_);
+      ev_ = nullptr;
+    }
+  }
+
+ private:
+  const needle_host_api* api_ = nullptr;
+  needle_host* host_ = nullptr;
+  needle_event* ev_ = nullptr;
 };
 
 }  // namespace needle

@@ -112,11 +112,6 @@ class ProcessContexts {
   static constexpr size_t kSlots = 64;
 
   ProcessContexts(const needle_host_api* api, needle_host* host) : api_(api), host_(host) {}
-  ~ProcessContexts() {
-    for (Slot& s : slots_) {
-      drop(s);
-    }
-  }
   ProcessContexts(const ProcessContexts&) = delete;
   ProcessContexts& operator=(const ProcessContexts&) = delete;
 
@@ -126,26 +121,25 @@ class ProcessContexts {
     const ProcessFields& f = process_fields(api_);
     Slot& s = slots_[(t.pid * 0x9e3779b1u) >> (32 - kSlotBits)];
     if (!s.seen || std::memcmp(&s.ctx, &t, sizeof t) != 0) {
-      drop(s);   // another task now: set directly, a template if it comes again
+      s.tmpl.reset();   // another task now: set directly, a template if it comes again
       s.ctx = t;
       s.seen = true;
       fill_process(api_, ev, t);
       return;
     }
-    if (s.tmpl == nullptr) {
-      s.tmpl = api_->event_new(host_, 0);
-      if (s.tmpl == nullptr) {
+    if (!s.tmpl) {
+      s.tmpl = TemplateEvent(api_, host_);
+      if (!s.tmpl) {
         fill_process(api_, ev, t);   // no templates from this host
         return;
       }
-      fill_process(api_, Event(api_, s.tmpl), t);
+      fill_process(api_, s.tmpl.view(), t);
     }
     if (ev.find(f.process).valid()) {
       fill_process(api_, ev, t);   // a copy would replace what is there
       return;
     }
-    const Event tmpl(api_, s.tmpl);
-    ev.copy(f.process, tmpl.find(f.process));
+    ev.copy(f.process, s.tmpl.view().find(f.process));
   }
 
  private:
@@ -153,15 +147,9 @@ class ProcessContexts {
   static_assert(kSlots == size_t{1} << kSlotBits);
   struct Slot {
     needle_task_ctx ctx{};
-    needle_event* tmpl = nullptr;
+    TemplateEvent tmpl;
     bool seen = false;
   };
-  void drop(Slot& s) {
-    if (s.tmpl != nullptr) {
-      api_->event_discard(host_, s.tmpl);
-      s.tmpl = nullptr;
-    }
-  }
 
   const needle_host_api* api_;
   needle_host* host_;
