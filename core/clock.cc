@@ -139,10 +139,23 @@ size_t format_unix_ns(uint64_t unix_ns, char* out, size_t cap) {
 // Written by hand: snprintf was a visible part of each event's cost.
 size_t format_event_id(uint64_t start_ns, uint64_t seq, char* out) {
   static constexpr char kHex[] = "0123456789abcdef";
-  for (int i = 15; i >= 0; --i) {
-    out[i] = kHex[start_ns & 0xf];
-    start_ns >>= 4;
+  // The start time is the same in every id of a run: its 16 digits are made once per thread.
+  struct Prefix {
+    uint64_t start_ns = 0;
+    bool valid = false;
+    char hex[16];
+  };
+  thread_local Prefix p;
+  if (!p.valid || p.start_ns != start_ns) {
+    uint64_t v = start_ns;
+    for (int i = 15; i >= 0; --i) {
+      p.hex[i] = kHex[v & 0xf];
+      v >>= 4;
+    }
+    p.start_ns = start_ns;
+    p.valid = true;
   }
+  std::memcpy(out, p.hex, sizeof p.hex);
   out[16] = '-';
   char digits[16];
   size_t n = 0;

@@ -295,48 +295,6 @@ const Field* make_field(std::string_view path) {
   return out;
 }
 
-void stamp_event(Event& ev, uint64_t start_ns, uint64_t seq, uint64_t boot_ns,
-                 std::string_view source) {
-  static const Field& f_id = *make_field("id");
-  static const Field& f_time = *make_field("time");
-  static const Field& f_type = *make_field("type");
-  static const Field& f_source = *make_field("source");
-  static const Field& f_host_name = *make_field("host.name");
-  static const Field& f_host_id = *make_field("host.id");
-  char id[kEventIdMax];
-  size_t n = format_event_id(start_ns, seq, id);
-  // The id and time are ASCII written here; the host's name and id are made valid UTF-8 where
-  // they are read or set (clock.cc).
-  ev.boot_ns = boot_ns;
-  ev.set_valid_str(NEEDLE_ROOT, f_id, std::string_view(id, n));
-  char when[48];
-  size_t w = format_boot_time(boot_ns, when, sizeof when);
-  ev.set_valid_str(NEEDLE_ROOT, f_time, std::string_view(when, w));
-  if (ev.find(NEEDLE_ROOT, f_type) == Event::kNone) {
-    ev.set_valid_str(NEEDLE_ROOT, f_type, "");   // its place, for the source's decode to fill
-  }
-  ev.set_str(NEEDLE_ROOT, f_source, source);
-  // `host` is the same in every event: copied from a per-thread template, so from the second
-  // event on it is one shared subtree, encoded once (a thread's template follows a change of
-  // the host's name).
-  static const Field& f_host = *make_field("host");
-  struct HostTemplate {
-    std::string name;
-    Event ev;
-    uint32_t node = Event::kNone;
-  };
-  thread_local HostTemplate t;
-  const std::string& name = host_name();
-  if (t.node == Event::kNone || t.name != name) {
-    t.ev.clear();
-    t.name = name;
-    t.ev.set_valid_str(NEEDLE_ROOT, f_host_name, name);
-    t.ev.set_valid_str(NEEDLE_ROOT, f_host_id, host_id());
-    t.node = t.ev.find(NEEDLE_ROOT, f_host);
-  }
-  ev.copy(NEEDLE_ROOT, f_host, t.ev, t.node);
-}
-
 namespace {
 
 // True when every byte of `s` is ASCII: words at a time, the tail through overlapping loads
@@ -1251,6 +1209,95 @@ std::string Event::path_of(needle_node n) const {
     out.append(key(node));
   }
   return out;
+}
+
+bool Event::stamp_fresh(std::string_view id, std::string_view time, std::string_view source,
+                        const Frozen* host) {
+  static const Field& f_id = *make_field("id");
+  static const Field& f_time = *make_field("time");
+  static const Field& f_type = *make_field("type");
+  static const Field& f_source = *make_field("source");
+  static const Field& f_host = *make_field("host");
+  if (nodes_.size() != 1 || nodes_[0].first != kNone || host == nullptr || f_id.parts.empty() ||
+      f_time.parts.empty() || f_type.parts.empty() || f_source.parts.empty() ||
+      f_host.parts.empty() || !valid_text(source)) {
+    return false;
+  }
+  const auto put = [this](const Field& f, std::string_view v) {
+    const uint32_t n = add_node(NEEDLE_ROOT, f.parts[0], {}, NEEDLE_NODE_STRING);
+    nodes_[n].v.s = {store(v), static_cast<uint32_t>(v.size())};
+  };
+  // The order of the general path below (and so of the JSON): id, time, type, source, host.
+  put(f_id, id);
+  put(f_time, time);
+  put(f_type, {});
+  put(f_source, source);
+  attach(add_node(NEEDLE_ROOT, f_host.parts[0], {}, NEEDLE_NODE_OBJECT), host);
+  return true;
+}
+
+void stamp_event(Event& ev, uint64_t start_ns, uint64_t seq, uint64_t boot_ns,
+                 std::string_view source) {
+  static const Field& f_id = *make_field("id");
+  static const Field& f_time = *make_field("time");
+  static const Field& f_type = *make_field("type");
+  static const Field& f_source = *make_field("source");
+  static const Field& f_host = *make_field("host");
+  static const Field& f_host_name = *make_field("host.name");
+  static const Field& f_host_id = *make_field("host.id");
+  // `host` is the same in every event: one subtree per thread, shared by its events and encoded
+  // once (remade when the host's name changes).
+  struct HostTemplate {
+    HostTemplate() = default;
+    HostTemplate(const HostTemplate&) = delete;
+    HostTemplate& operator=(const HostTemplate&) = delete;
+    ~HostTemplate() {
+      if (fz != nullptr) {
+        release(fz);
+      }
+    }
+    std::string name;
+    Event ev;
+    uint32_t node = Event::kNone;
+    const Frozen* fz = nullptr;
+  };
+  thread_local HostTemplate t;
+  const std::string& name = host_name();
+  if (t.node == Event::kNone || t.name != name) {
+    t.ev.clear();
+    t.name = name;
+    t.ev.set_valid_str(NEEDLE_ROOT, f_host_name, name);
+    t.ev.set_valid_str(NEEDLE_ROOT, f_host_id, host_id());
+    t.node = t.ev.find(NEEDLE_ROOT, f_host);
+    if (t.fz != nullptr) {
+      release(t.fz);
+    }
+    t.fz = t.node != Event::kNone ? Event::freeze(t.ev, t.node) : nullptr;
+  }
+  char id[kEventIdMax];
+  size_t n = format_event_id(start_ns, seq, id);
+  char when[48];
+  size_t w = format_boot_time(boot_ns, when, sizeof when);
+  ev.boot_ns = boot_ns;
+  // The id and time are ASCII written here; the host's name and id are made valid UTF-8 where
+  // they are read or set (clock.cc).
+  if (ev.stamp_fresh(std::string_view(id, n), std::string_view(when, w), source, t.fz)) {
+    return;
+  }
+  ev.set_valid_str(NEEDLE_ROOT, f_id, std::string_view(id, n));
+  ev.set_valid_str(NEEDLE_ROOT, f_time, std::string_view(when, w));
+  if (ev.find(NEEDLE_ROOT, f_type) == Event::kNone) {
+    ev.set_valid_str(NEEDLE_ROOT, f_type, "");   // its place, for the source's decode to fill
+  }
+  ev.set_str(NEEDLE_ROOT, f_source, source);
+  ev.copy(NEEDLE_ROOT, f_host, t.ev, t.node);
+}
+
+std::string_view event_type(const Event& ev) {
+  static const Field& f_type = *make_field("type");
+  std::string_view type;
+  ev.get_str(ev.find(NEEDLE_ROOT, f_type), type);
+  return type;
 }
 
 }  // namespace needle::core

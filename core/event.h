@@ -246,6 +246,13 @@ class Event {
                     std::string_view str, const Frozen* src, Apply apply);
   /// A new subtree: the root type and flattened content of `from`'s node `n`, encoded.
   static Frozen* freeze(const Event& from, uint32_t n);
+  /// stamp_event's fields straight into a fresh event (no field yet): each one node appended,
+  /// without the lookups and checks of a set; false (nothing done) when not fresh or a field's
+  /// name is not interned.
+  bool stamp_fresh(std::string_view id, std::string_view time, std::string_view source,
+                   const Frozen* host);
+  friend void stamp_event(Event& ev, uint64_t start_ns, uint64_t seq, uint64_t boot_ns,
+                          std::string_view source);
 
   // Reads below a shared subtree do not copy it in: find and child return ids of its nodes
   // ("foreign" ids: kForeign | view << kLocalBits | node in the frozen tree), read through
@@ -326,6 +333,9 @@ void release(const Frozen* fz);
 /// host.name and host.id. Sets ev.boot_ns.
 void stamp_event(Event& ev, uint64_t start_ns, uint64_t seq, uint64_t boot_ns,
                  std::string_view source);
+
+/// The event's `type` ("" when it has none), looked up by its interned field.
+std::string_view event_type(const Event& ev);
 
 /// Replaces invalid UTF-8 in `in` with U+FFFD into `out`; returns false when anything was replaced.
 bool sanitize_utf8(std::string_view in, std::string& out);

@@ -324,7 +324,7 @@ void Runtime::decode_record(SourceState& src, std::span<const std::byte> rec,
   ev->cgroup_id = hdr->task.cgroup_id;
   needle_rc rc = src.inst->lp->slots.decode(src.inst->self, rec.data(), rec.size(), as_abi(ev));
   std::string_view type;
-  if (rc == NEEDLE_OK && (!ev->get_str(ev->find(NEEDLE_ROOT, "type"), type) || type.empty())) {
+  if (rc == NEEDLE_OK && (type = event_type(*ev)).empty()) {
     src.inst->error = "decode produced an event without a type";
     rc = NEEDLE_ERROR;
   }
@@ -533,7 +533,7 @@ void Runtime::route(Event* ev) {
   thread_local std::string mp;
   thread_local std::vector<SinkState*> to;
   std::string_view type;
-  ev->get_str(ev->find(NEEDLE_ROOT, "type"), type);
+  type = event_type(*ev);
   to.clear();
   for (auto& s : sinks_) {
     if (s->filter.matches(type)) {

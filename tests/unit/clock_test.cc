@@ -93,7 +93,7 @@ TEST(Clock, ReusedSecondsKeepTheirOwnDigits) {
 TEST(Clock, EventIdsAreTheStartTimeAndTheSequenceInHex) {
   using Pair = std::pair<uint64_t, uint64_t>;
   for (auto [start, seq] : {Pair{0, 0}, Pair{1, 1}, Pair{0x18c2f0a1b2c3d4e5ull, 0x60},
-                            Pair{UINT64_MAX, UINT64_MAX}, Pair{42, 0x1000}}) {
+                            Pair{UINT64_MAX, UINT64_MAX}, Pair{42, 0x1000}, Pair{42, 7}}) {
     char id[kEventIdMax];
     size_t n = format_event_id(start, seq, id);
     char want[64];

@@ -15,6 +15,7 @@
 
 #include <msgpack.hpp>
 
+#include "clock.h"
 #include "encode.h"
 #include "event.h"
 #include "host.h"
@@ -785,6 +786,49 @@ TEST(Keys, AFullTableLeavesNewNamesInTheArena) {
         std::exit(ok ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "");
+}
+
+// stamp_event writes a fresh event's common fields directly (the hot path) and any other
+// event's through the general sets: both give the same fields in the same order, and the host
+// object is one shared subtree across events.
+TEST(Event, StampGivesAFreshEventTheSameFieldsAsAnyOther) {
+  const uint64_t start = 0x18c2f0a1b2c3d4e5ull;
+  const uint64_t boot = 5'000'000'000ull;
+  Event fresh;
+  stamp_event(fresh, start, 7, boot, "files");
+  Event typed;   // not fresh: its type was set before the stamp
+  typed.set_str(NEEDLE_ROOT, "type", "file.open");
+  stamp_event(typed, start, 7, boot, "files");
+  const std::string head = "\"id\":\"18c2f0a1b2c3d4e5-7\",\"time\":\"" +
+                           format_boot_time(boot) + "\"";
+  const std::string tail = ",\"source\":\"files\",\"host\":{\"name\":";
+  EXPECT_EQ(json(fresh).rfind("{" + head + ",\"type\":\"\"" + tail, 0), 0u) << json(fresh);
+  EXPECT_EQ(json(typed).rfind("{\"type\":\"file.open\"," + head + tail, 0), 0u) << json(typed);
+  EXPECT_EQ(event_type(fresh), "");
+  EXPECT_EQ(event_type(typed), "file.open");
+  EXPECT_EQ(fresh.boot_ns, boot);
+
+  // The host subtree is shared: the same frozen one in every event stamped on this thread.
+  Event other;
+  stamp_event(other, start, 8, boot, "files");
+  const auto shared_host = [](const Event& ev) {
+    return ev.node(ev.find(NEEDLE_ROOT, "host")).shared();
+  };
+  ASSERT_NE(shared_host(fresh), nullptr);
+  EXPECT_EQ(shared_host(fresh), shared_host(other));
+  std::string_view name;
+  ASSERT_TRUE(other.get_str(other.find(NEEDLE_ROOT, "host.name"), name));
+  EXPECT_EQ(name, host_name());
+
+  // Writes below the shared host go to the event's own copy.
+  other.set_str(NEEDLE_ROOT, "host.ip", "10.0.0.1");
+  EXPECT_NE(json(other).find("\"ip\":\"10.0.0.1\""), std::string::npos);
+  EXPECT_EQ(json(fresh).find("\"ip\""), std::string::npos);
+
+  // A source name that is not valid UTF-8 takes the general path, which cleans and marks it.
+  Event bad;
+  stamp_event(bad, start, 9, boot, "fi\xffles");
+  EXPECT_NE(json(bad).find("\"lossy\":[\"source\"]"), std::string::npos) << json(bad);
 }
 
 }  // namespace

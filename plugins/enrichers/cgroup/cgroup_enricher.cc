@@ -150,10 +150,9 @@ void CgroupEnricher::fill(Event& ev, uint64_t key, const CgroupInfo& info) {
     t.runtime = info.runtime;
     t.pod_uid = info.pod_uid;
   }
-  const Event te = t.tmpl.view();
-  ev.copy(f_.container, te.find(f_.container));
+  ev.copy(f_.container, t.tmpl.find(f_.container));
   if (!info.pod_uid.empty()) {
-    ev.copy(f_.pod, te.find(f_.pod));
+    ev.copy(f_.pod, t.tmpl.find(f_.pod));
   }
 }
 
@@ -189,7 +188,7 @@ needle_rc CgroupEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
     if (Entry* e = cache_.find(key)) {
       if (e->info.resolved) {
         fill(ev, key, e->info);
-        enrich::unmark_incomplete(ev, "container.id");
+        enrich::unmark_incomplete(ev, f_.incomplete, "container.id");
         pending_.done(ev);
         return NEEDLE_OK;
       }

@@ -71,8 +71,9 @@ class CgroupEnricher : public Enricher {
         : cgroup_id(api, "process.cgroup_id"), entity_id(api, "process.entity_id"),
           pid(api, "process.pid"), container_id(api, "container.id"),
           container_runtime(api, "container.runtime"), pod_uid(api, "pod.uid"),
-          container(api, "container"), pod(api, "pod") {}
-    Field cgroup_id, entity_id, pid, container_id, container_runtime, pod_uid, container, pod;
+          container(api, "container"), pod(api, "pod"), incomplete(api, "incomplete") {}
+    Field cgroup_id, entity_id, pid, container_id, container_runtime, pod_uid, container, pod,
+        incomplete;
   };
 
   // A container's fields built once into a template event (the host's event_new, never

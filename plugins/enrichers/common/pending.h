@@ -21,12 +21,8 @@ inline uint64_t fnv1a(std::string_view s, uint64_t h = 14695981039346656037ull) 
   return h;
 }
 
-/// Takes `field` off the event's `incomplete` list (and drops the list when it empties). An
-/// enricher that parks an event lists the fields it waits for as incomplete at once, so that an
-/// event the core sends on without asking again (shutdown, too many parked) says what it lacks;
-/// it takes them off when it fills them.
-inline void unmark_incomplete(Event& ev, std::string_view field) {
-  Event list = ev.find("incomplete");
+/// unmark_incomplete on the list itself (`list`: the event's `incomplete`, or not valid).
+inline void unmark_incomplete_in(Event list, std::string_view field) {
   if (list.type() != NEEDLE_NODE_ARRAY) {
     return;
   }
@@ -40,6 +36,19 @@ inline void unmark_incomplete(Event& ev, std::string_view field) {
   if (list.size() == 0) {
     list.remove();
   }
+}
+
+/// Takes `field` off the event's `incomplete` list (and drops the list when it empties). An
+/// enricher that parks an event lists the fields it waits for as incomplete at once, so that an
+/// event the core sends on without asking again (shutdown, too many parked) says what it lacks;
+/// it takes them off when it fills them.
+inline void unmark_incomplete(Event& ev, std::string_view field) {
+  unmark_incomplete_in(ev.find("incomplete"), field);
+}
+/// The same with the list's field resolved once (`incomplete`: the field "incomplete"), for a
+/// call on every event.
+inline void unmark_incomplete(Event& ev, const Field& incomplete, std::string_view field) {
+  unmark_incomplete_in(ev.find(incomplete), field);
 }
 
 class PendingDeadlines {

@@ -66,5 +66,32 @@ TEST(ProcessContexts, RecurringTasksGetTheSameFieldsFromATemplate) {
   EXPECT_EQ(th.intake().live(), 0);
 }
 
+// TemplateEvent::find remembers the nodes it found, per template: a template moved keeps them,
+// one replaced by another (laid out differently) forgets them.
+TEST(TemplateEvent, FindRemembersNodesOfItsOwnEventOnly) {
+  TestHost th("file");
+  const Field a(th.api(), "a");
+  const Field b(th.api(), "b");
+  const Field y(th.api(), "y");
+  TemplateEvent t(th.api(), th.host().raw());
+  ASSERT_TRUE(t);
+  t.view().set("a.x", uint64_t{1});
+  t.view().set("b.y", "first");
+  EXPECT_EQ(t.find(b).get_str(y).value_or(""), "first");
+  EXPECT_EQ(t.find(b).node(), t.view().find(b).node());
+  TemplateEvent moved = std::move(t);
+  EXPECT_EQ(moved.find(b).get_str(y).value_or(""), "first");
+  EXPECT_EQ(moved.find(a).node(), moved.view().find(a).node());
+
+  moved = TemplateEvent(th.api(), th.host().raw());   // b first now, and no a
+  moved.view().set("b.y", "second");
+  EXPECT_EQ(moved.find(b).get_str(y).value_or(""), "second");
+  EXPECT_EQ(moved.find(b).node(), moved.view().find(b).node());
+  EXPECT_FALSE(moved.find(a).valid());
+  moved.reset();
+  EXPECT_FALSE(moved);
+  EXPECT_EQ(th.intake().live(), 0);
+}
+
 }  // namespace
 }  // namespace needle

@@ -199,7 +199,7 @@ void LineageEnricher::give_context(Event proc, uint32_t pid, const ProcessInfo& 
   if (info.args_known && !proc.find(f_.args).valid()) {
     const auto fill = [&](Event t, Template&) { push_args(t, f_.args, info); };
     if (const Template* t = template_of(contexts_, pid, 0, fill)) {
-      proc.copy(f_.args, t->tmpl.view().find(f_.args));
+      proc.copy(f_.args, t->tmpl.find(f_.args));
     } else {
       push_args(proc, f_.args, info);
     }
@@ -220,10 +220,9 @@ void LineageEnricher::give_parent(Event& ev, uint32_t ppid) {
   };
   if (const Template* l = template_of(lineages_, ppid, options_.depth, fill)) {
     (void)table_.find(ppid);   // the parent stays recently used, as when read from the table
-    const Event t = l->tmpl.view();
-    ev.copy(f_.parent, t.find(f_.parent));
+    ev.copy(f_.parent, l->tmpl.find(f_.parent));
     if (options_.depth != 0) {
-      ev.copy(f_.ancestors, t.find(f_.ancestors));
+      ev.copy(f_.ancestors, l->tmpl.find(f_.ancestors));
     }
     unknown = l->unknown;
     truncated = l->args_truncated;

@@ -4,6 +4,7 @@
 #ifndef NEEDLE_EVENT_H
 #define NEEDLE_EVENT_H
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -189,13 +190,16 @@ class TemplateEvent {
       : api_(api), host_(host), ev_(api->event_new(host, 0)) {}
   ~TemplateEvent() { reset(); }
   TemplateEvent(TemplateEvent&& o) noexcept
-      : api_(o.api_), host_(o.host_), ev_(std::exchange(o.ev_, nullptr)) {}
+      : api_(o.api_), host_(o.host_), ev_(std::exchange(o.ev_, nullptr)), found_(o.found_),
+        found_n_(std::exchange(o.found_n_, 0)) {}
   TemplateEvent& operator=(TemplateEvent&& o) noexcept {
     if (this != &o) {
       reset();
       api_ = o.api_;
       host_ = o.host_;
       ev_ = std::exchange(o.ev_, nullptr);
+      found_ = o.found_;
+      found_n_ = std::exchange(o.found_n_, 0);
     }
     return *this;
   }
@@ -204,7 +208,22 @@ class TemplateEvent {
 
   explicit operator bool() const { return ev_ != nullptr; }
   Event view() const { return Event(api_, ev_); }
+  /// view().find(f), looked up once and remembered (a few fields): for a template that is
+  /// filled first and then only copied from, as the copy source of every event.
+  Event find(const Field& f) const {
+    for (size_t i = 0; i < found_n_; ++i) {
+      if (found_[i].field == f.raw()) {
+        return Event(api_, ev_, found_[i].node);
+      }
+    }
+    Event e = view().find(f);
+    if (f.raw() != nullptr && found_n_ < found_.size()) {
+      found_[found_n_++] = Found{f.raw(), e.node()};
+    }
+    return e;
+  }
   void reset() {
+    found_n_ = 0;
     if (ev_ != nullptr) {
       api_->event_discard(host_, ev_);
       ev_ = nullptr;
@@ -212,9 +231,15 @@ class TemplateEvent {
   }
 
  private:
+  struct Found {
+    needle_field field;
+    needle_node node;
+  };
   const needle_host_api* api_ = nullptr;
   needle_host* host_ = nullptr;
   needle_event* ev_ = nullptr;
+  mutable std::array<Found, 4> found_{};
+  mutable size_t found_n_ = 0;
 };
 
 }  // namespace needle

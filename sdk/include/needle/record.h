@@ -139,7 +139,7 @@ class ProcessContexts {
       fill_process(api_, ev, t);   // a copy would replace what is there
       return;
     }
-    ev.copy(f.process, s.tmpl.view().find(f.process));
+    ev.copy(f.process, s.tmpl.find(f.process));
   }
 
  private:

@@ -685,7 +685,7 @@ class Pipeline {
     Event v = view(ev);
     const needle_rc rc = sources_.at(hdr->source).decode(raw, v);
     std::string_view type;
-    if (rc != NEEDLE_OK || !ev->get_str(ev->find(NEEDLE_ROOT, "type"), type) || type.empty()) {
+    if (rc != NEEDLE_OK || (type = core::event_type(*ev)).empty()) {
       errors_ += rc == NEEDLE_SKIP ? 0 : 1;
       pool_.release(ev);
       return nullptr;
@@ -775,7 +775,7 @@ class Pipeline {
   // consumer's wakeup deferred to the end of the pipeline batch).
   void route(core::Event* ev, bool to_sink) {
     std::string_view type;
-    ev->get_str(ev->find(NEEDLE_ROOT, "type"), type);
+    type = core::event_type(*ev);
     if (!filter_.matches(type)) {
       return;
     }
