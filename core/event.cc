@@ -421,9 +421,9 @@ Frozen* Event::freeze(const Event& from, uint32_t n) {
 }
 
 template <typename Apply>
-bool Event::write_shared(uint32_t parent, const Field& f, uint32_t type, uint64_t bits,
+bool Event::write_shared(uint32_t parent, const Field* f, uint32_t type, uint64_t bits,
                          std::string_view str, const Frozen* src, Apply apply) {
-  if (parent >= nodes_.size() || f.parts.empty()) {
+  if (parent >= nodes_.size() || (f != nullptr && f->parts.empty())) {
     return false;
   }
   const Frozen* fz = nodes_[parent].shared();
@@ -435,7 +435,7 @@ bool Event::write_shared(uint32_t parent, const Field& f, uint32_t type, uint64_
     std::lock_guard<std::mutex> lock(fz->mu);
     Frozen::Transition* hit = nullptr;
     for (Frozen::Transition& t : fz->transitions) {
-      if (t.field == &f && t.type == type && t.bits == bits && t.src == src && t.str == str) {
+      if (t.field == f && t.type == type && t.bits == bits && t.src == src && t.str == str) {
         hit = &t;
         break;
       }
@@ -445,7 +445,7 @@ bool Event::write_shared(uint32_t parent, const Field& f, uint32_t type, uint64_
         if (src != nullptr) {
           src->refs.fetch_add(1, std::memory_order_relaxed);   // compared by address: kept
         }
-        fz->transitions.push_back(Frozen::Transition{&f, type, bits, std::string(str), src, 1,
+        fz->transitions.push_back(Frozen::Transition{f, type, bits, std::string(str), src, 1,
                                                      nullptr});
       }
       return false;   // a first time: copied in and written as usual
@@ -789,7 +789,7 @@ void Event::set_str(needle_node parent, std::string_view path, std::string_view 
 void Event::set_str(needle_node parent, const Field& f, std::string_view value) {
   if (shares(parent) &&
       valid_text(value) &&   // an invalid one is marked lossy in this event: copied in
-      write_shared(parent, f, NEEDLE_NODE_STRING, 0, value, nullptr,
+      write_shared(parent, &f, NEEDLE_NODE_STRING, 0, value, nullptr,
                    [&](Event& t) { t.set_str(NEEDLE_ROOT, f, value); })) {
     return;
   }
@@ -797,7 +797,7 @@ void Event::set_str(needle_node parent, const Field& f, std::string_view value) 
 }
 
 void Event::set_valid_str(needle_node parent, const Field& f, std::string_view value) {
-  if (shares(parent) && write_shared(parent, f, NEEDLE_NODE_STRING, 0, value, nullptr,
+  if (shares(parent) && write_shared(parent, &f, NEEDLE_NODE_STRING, 0, value, nullptr,
                    [&](Event& t) { t.set_str(NEEDLE_ROOT, f, value); })) {
     return;
   }
@@ -816,7 +816,7 @@ needle_node Event::array(needle_node parent, const Field& f) {
 }
 
 void Event::set_int(needle_node parent, const Field& f, int64_t v) {
-  if (shares(parent) && write_shared(parent, f, NEEDLE_NODE_INT, static_cast<uint64_t>(v), {},
+  if (shares(parent) && write_shared(parent, &f, NEEDLE_NODE_INT, static_cast<uint64_t>(v), {},
                                      nullptr, [&](Event& t) { t.set_int(NEEDLE_ROOT, f, v); })) {
     return;
   }
@@ -827,7 +827,7 @@ void Event::set_int(needle_node parent, const Field& f, int64_t v) {
 }
 
 void Event::set_uint(needle_node parent, const Field& f, uint64_t v) {
-  if (shares(parent) && write_shared(parent, f, NEEDLE_NODE_UINT, v, {}, nullptr,
+  if (shares(parent) && write_shared(parent, &f, NEEDLE_NODE_UINT, v, {}, nullptr,
                    [&](Event& t) { t.set_uint(NEEDLE_ROOT, f, v); })) {
     return;
   }
@@ -838,7 +838,7 @@ void Event::set_uint(needle_node parent, const Field& f, uint64_t v) {
 }
 
 void Event::set_bool(needle_node parent, const Field& f, bool v) {
-  if (shares(parent) && write_shared(parent, f, NEEDLE_NODE_BOOL, v ? 1u : 0u, {}, nullptr,
+  if (shares(parent) && write_shared(parent, &f, NEEDLE_NODE_BOOL, v ? 1u : 0u, {}, nullptr,
                    [&](Event& t) { t.set_bool(NEEDLE_ROOT, f, v); })) {
     return;
   }
@@ -966,20 +966,27 @@ uint32_t Event::find_parts(uint32_t from, const Key* const* parts, size_t n) con
   return cur;
 }
 
-needle_node Event::copy(needle_node parent, const Field& f, const Event& src,
-                        needle_node src_node) {
-  if (&src != this && foreign(src_node)) {
-    src_node = src.current(src_node);
-    if (!foreign(src_node)) {
-      return copy(parent, f, src, src_node);   // copied in there since, or no such node
-    }
-    uint32_t local = 0;
-    return copy(parent, f, src.view_tree(src_node, local), local);
+const Event* Event::copy_source(const Event& src, uint32_t& node) const {
+  if (&src == this) {
+    return nullptr;
   }
-  if (&src == this || src_node >= src.nodes_.size() ||
-      src.nodes_[src_node].type == NEEDLE_NODE_NONE) {
+  node = src.current(node);   // a foreign id copied in there since names its copy
+  if (foreign(node)) {
+    uint32_t local = 0;
+    const Event* tree = &src.view_tree(node, local);
+    node = local;
+    return local < tree->nodes_.size() ? tree : nullptr;
+  }
+  return node < src.nodes_.size() ? &src : nullptr;
+}
+
+needle_node Event::copy(needle_node parent, const Field& f, const Event& from_event,
+                        needle_node src_node) {
+  const Event* tree = copy_source(from_event, src_node);
+  if (tree == nullptr || tree->nodes_[src_node].type == NEEDLE_NODE_NONE) {
     return kNone;
   }
+  const Event& src = *tree;
   const Node& from = src.nodes_[src_node];
   const bool container = from.type == NEEDLE_NODE_OBJECT || from.type == NEEDLE_NODE_ARRAY;
   const Frozen* fz = nullptr;
@@ -987,7 +994,7 @@ needle_node Event::copy(needle_node parent, const Field& f, const Event& src,
     fz = from.shared() != nullptr ? from.shared() : src.frozen_for_copy(src_node);
     // Into a shared subtree: the source's frozen form names the write.
     if (fz != nullptr && shares(parent) &&
-        write_shared(parent, f, from.type, 0, {}, fz,
+        write_shared(parent, &f, from.type, 0, {}, fz,
                      [&](Event& t) { t.copy(NEEDLE_ROOT, f, src, src_node); })) {
       return find(parent, f);
     }
@@ -1209,6 +1216,112 @@ std::string Event::path_of(needle_node n) const {
     out.append(key(node));
   }
   return out;
+}
+
+needle_node Event::merge(needle_node parent, const Field& f, const Event& from_event,
+                         needle_node src_node) {
+  const Event* tree = copy_source(from_event, src_node);
+  if (tree == nullptr || tree->nodes_[src_node].type != NEEDLE_NODE_OBJECT) {
+    return kNone;
+  }
+  const Event& src = *tree;
+  const Node& from = src.nodes_[src_node];
+  const Frozen* fz = from.shared() != nullptr ? from.shared() : src.frozen_for_copy(src_node);
+  if (fz != nullptr) {
+    // Into a shared subtree: the source's frozen form names the merge.
+    const uint32_t target = find(parent, f);
+    if (shares(target) &&
+        write_shared(target, nullptr, NEEDLE_NODE_OBJECT, 0, {}, fz,
+                     [&](Event& t) { t.merge_children(NEEDLE_ROOT, src, src_node); })) {
+      return target;
+    }
+  }
+  const uint32_t n = resolve(parent, f, NEEDLE_NODE_OBJECT);   // a shared one is copied in
+  if (n != kNone) {
+    merge_children(n, src, src_node);
+  }
+  return n;
+}
+
+void Event::merge_children(uint32_t to, const Event& src, uint32_t from) {
+  if (const Frozen* fz = src.nodes_[from].shared()) {
+    merge_children(to, fz->tree, NEEDLE_ROOT);
+    return;
+  }
+  for (uint32_t c = src.nodes_[from].first; c != kNone; c = src.nodes_[c].next) {
+    const Node& sc = src.nodes_[c];
+    if (sc.type == NEEDLE_NODE_NONE) {
+      continue;
+    }
+    const std::string_view key = sc.ikey != nullptr ? std::string_view() : src.key(sc);
+    if (child_by_key(to, sc.ikey, key) != kNone) {
+      continue;   // this event's own member stays
+    }
+    const uint32_t n = add_node(to, sc.ikey, key, sc.type);
+    if (sc.type == NEEDLE_NODE_OBJECT || sc.type == NEEDLE_NODE_ARRAY) {
+      copy_children(n, src, c, frozen_tree_);
+    } else if (sc.type == NEEDLE_NODE_STRING) {
+      const std::string_view v = src.str(sc);
+      nodes_[n].v.s = {store(v), static_cast<uint32_t>(v.size())};   // valid UTF-8 already
+    } else {
+      nodes_[n].v = sc.v;
+    }
+  }
+}
+
+uint32_t Event::locate(needle_node parent, const Field& f, const Event*& tree) const {
+  tree = this;
+  if (f.parts.empty()) {
+    uint32_t n = current(find(parent, f.path));
+    if (foreign(n)) {
+      uint32_t local = 0;
+      tree = &view_tree(n, local);
+      return local;
+    }
+    return n;
+  }
+  uint32_t cur = current(parent);
+  const Event* t = this;
+  if (foreign(cur)) {
+    t = &view_tree(cur, cur);
+  }
+  for (const Key* k : f.parts) {
+    if (cur >= t->nodes_.size() || t->nodes_[cur].type != NEEDLE_NODE_OBJECT) {
+      return kNone;
+    }
+    if (const Frozen* fz = t->nodes_[cur].shared()) {
+      t = &fz->tree;   // below a shared subtree: read it there
+      cur = NEEDLE_ROOT;
+    }
+    cur = t->child_by_key(cur, k, {});
+    if (cur == kNone) {
+      return kNone;
+    }
+  }
+  tree = t;
+  return cur;
+}
+
+bool Event::get_str(needle_node parent, const Field& f, std::string_view& out) const {
+  const Event* t = nullptr;
+  const uint32_t n = locate(parent, f, t);
+  if (n == kNone || t->nodes_[n].type != NEEDLE_NODE_STRING) {
+    return false;
+  }
+  out = t->str(t->nodes_[n]);
+  return true;
+}
+
+bool Event::get_int(needle_node parent, const Field& f, int64_t& out) const {
+  const Event* t = nullptr;
+  const uint32_t n = locate(parent, f, t);
+  return n != kNone && t->get_int(n, out);
+}
+
+bool Event::get_uint(needle_node parent, const Field& f, uint64_t& out) const {
+  const Event* t = nullptr;
+  const uint32_t n = locate(parent, f, t);
+  return n != kNone && t->get_uint(n, out);
 }
 
 bool Event::stamp_fresh(std::string_view id, std::string_view time, std::string_view source,

@@ -105,6 +105,16 @@ class Event {
   /// second time from an unchanged `src` is shared instead of copied: both events refer to one
   /// frozen subtree, encoded once (see Frozen).
   needle_node copy(needle_node parent, const Field& f, const Event& src, needle_node src_node);
+  /// Adds under `f` (an object, made when missing or of another type) each member of `src`'s
+  /// object `src_node` that it lacks by name (members it has are kept); the object's node, or
+  /// kNone. `src` must be another event. A merge into a shared subtree made again from the same
+  /// unchanged `src` is shared too (Frozen::Transition), as a repeated write is.
+  needle_node merge(needle_node parent, const Field& f, const Event& src, needle_node src_node);
+  /// find(parent, f) and get_* of its node in one step: reads below a shared subtree are made
+  /// there, without a foreign id. False when there is no such field or it has another type.
+  bool get_str(needle_node parent, const Field& f, std::string_view& out) const;
+  bool get_int(needle_node parent, const Field& f, int64_t& out) const;
+  bool get_uint(needle_node parent, const Field& f, uint64_t& out) const;
 
   uint32_t type_of(needle_node n) const;
   bool get_str(needle_node n, std::string_view& out) const;
@@ -242,7 +252,7 @@ class Event {
   /// Frozen::Transition); false to copy it in and write as usual. `apply` makes the write on a
   /// copy when the result is first made.
   template <typename Apply>
-  bool write_shared(uint32_t parent, const Field& f, uint32_t type, uint64_t bits,
+  bool write_shared(uint32_t parent, const Field* f, uint32_t type, uint64_t bits,
                     std::string_view str, const Frozen* src, Apply apply);
   /// A new subtree: the root type and flattened content of `from`'s node `n`, encoded.
   static Frozen* freeze(const Event& from, uint32_t n);
@@ -281,6 +291,15 @@ class Event {
   /// A foreign id turned into this event's own node (the subtree copied in); own ids as they
   /// are; kNone when the subtree it named has been replaced since.
   uint32_t own(uint32_t id);
+  /// The node `f` names under `parent` and the tree it lives in (`tree`: this event, or the
+  /// frozen tree of a shared subtree it is below); kNone when none.
+  uint32_t locate(needle_node parent, const Field& f, const Event*& tree) const;
+  /// The tree and node a copy or merge reads: `src` and `node`, or the frozen tree and its node
+  /// that a foreign id of `src` names (`node` updated); nullptr when `src` is this event or the
+  /// node does not exist.
+  const Event* copy_source(const Event& src, uint32_t& node) const;
+  /// Appends under `to` copies of the children of `src`'s object `from` whose names `to` lacks.
+  void merge_children(uint32_t to, const Event& src, uint32_t from);
   /// find below this event's node `from` of the parts of a field: read through shared subtrees.
   uint32_t find_parts(uint32_t from, const Key* const* parts, size_t n) const;
 
@@ -313,7 +332,7 @@ struct Frozen {
   // made a second time (the same field, the same value) is answered with the same result,
   // shared too, instead of a copy into the event. A few per subtree.
   struct Transition {
-    const Field* field;
+    const Field* field;     // nullptr: a merge (Event::merge) of `src` into the subtree
     uint32_t type;          // the node type written
     uint64_t bits;          // a scalar's value
     std::string str;        // a string's value

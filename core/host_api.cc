@@ -227,6 +227,27 @@ needle_node e_copy_f(needle_event* ev, needle_node p, needle_field f, const need
                      needle_node src_node) {
   return f && src ? E(ev)->copy(p, *F(f), *E(src), src_node) : Event::kNone;
 }
+// 1.3: reads by handle in one call, and merges.
+needle_rc e_get_str_f(const needle_event* ev, needle_node p, needle_field f, const char** out,
+                      size_t* len) {
+  std::string_view s;
+  if (f == nullptr || !E(ev)->get_str(p, *F(f), s)) {
+    return NEEDLE_INVALID;
+  }
+  *out = s.data();
+  *len = s.size();
+  return NEEDLE_OK;
+}
+needle_rc e_get_int_f(const needle_event* ev, needle_node p, needle_field f, int64_t* out) {
+  return f != nullptr && E(ev)->get_int(p, *F(f), *out) ? NEEDLE_OK : NEEDLE_INVALID;
+}
+needle_rc e_get_uint_f(const needle_event* ev, needle_node p, needle_field f, uint64_t* out) {
+  return f != nullptr && E(ev)->get_uint(p, *F(f), *out) ? NEEDLE_OK : NEEDLE_INVALID;
+}
+needle_node e_merge_f(needle_event* ev, needle_node p, needle_field f, const needle_event* src,
+                      needle_node src_node) {
+  return f && src ? E(ev)->merge(p, *F(f), *E(src), src_node) : Event::kNone;
+}
 
 needle_rc e_encode(const needle_event* ev, uint32_t format, const void** out, size_t* len) {
   thread_local std::string buf;
@@ -329,6 +350,10 @@ const needle_host_api kApi = {
     e_set_bool_f,
     e_find_f,
     e_copy_f,
+    e_get_str_f,
+    e_get_int_f,
+    e_get_uint_f,
+    e_merge_f,
 };
 
 }  // namespace

@@ -23,7 +23,7 @@ const char* kSinks = "[[sink]]\nplugin = \"stdout\"\n";
 TEST(Cli, VersionPrintsSemverAndAbi) {
   Result r = run({needle_bin(), "version"});
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_EQ(r.out, "needle 0.1.0 abi 1.2\n");   // ABI 1.2: fields by handle (abi.h)
+  EXPECT_EQ(r.out, "needle 0.1.0 abi 1.3\n");   // ABI 1.3: reads by handle, merge (abi.h)
 }
 
 TEST(Cli, EveryCommandHasHelp) {
@@ -154,7 +154,7 @@ TEST(Cli, PluginsListsEveryKeyAsJson) {
   for (auto& o : v) {
     if (o.at("kind") == "sink" && o.at("name") == "file") {
       found = true;
-      EXPECT_EQ(o.at("abi"), "1.2");
+      EXPECT_EQ(o.at("abi"), "1.3");
       bool path_required = false;
       for (auto& k : o.at("keys")) {
         if (k.at("name") == "path") {

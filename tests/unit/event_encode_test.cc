@@ -349,6 +349,26 @@ TEST(Fields, ThroughTheAbiAndTheSdk) {
   const ::needle::Field empty(api, "");
   EXPECT_EQ(empty.raw(), nullptr);
   EXPECT_EQ(json(ev), R"({"process":{"pid":7}})");
+  // 1.3: one-call reads and merge, through the table and the SDK.
+  const ::needle::Field comm(api, "process.comm");
+  EXPECT_EQ(view.get_str(comm), std::nullopt);
+  view.set(comm, "sh");
+  EXPECT_EQ(view.get_str(comm), "sh");
+  EXPECT_EQ(view.get_int(pid), 7);
+  EXPECT_EQ(view.get_uint(comm), std::nullopt);
+  EXPECT_EQ(view.get_str(empty), std::nullopt);   // refused: by its (empty) path
+  uint64_t v = 0;
+  EXPECT_EQ(api->ev_get_uint_f(as_abi(&ev), NEEDLE_ROOT, nullptr, &v), NEEDLE_INVALID);
+  Event tmpl;
+  ::needle::Event t(api, as_abi(&tmpl));
+  t.set(pid, uint32_t{1});
+  t.set("process.exe", "/bin/sh");
+  const ::needle::Field process(api, "process");
+  EXPECT_TRUE(view.merge(process, t.find(process)).valid());
+  EXPECT_FALSE(view.merge(empty, t.find(process)).valid());
+  EXPECT_EQ(api->ev_merge_f(as_abi(&ev), NEEDLE_ROOT, process.raw(), nullptr, NEEDLE_ROOT),
+            NEEDLE_NO_NODE);
+  EXPECT_EQ(json(ev), R"({"process":{"pid":7,"comm":"sh","exe":"/bin/sh"}})");
 }
 
 // A subtree copied from another event: objects, arrays of objects and scalars of every type,
@@ -786,6 +806,148 @@ TEST(Keys, AFullTableLeavesNewNamesInTheArena) {
         std::exit(ok ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "");
+}
+
+// Reads by field in one step (ABI 1.3's ev_get_*_f): the same answers as find then get_*, on
+// the event's own nodes, below a shared subtree and through ids read below one; nothing for a
+// missing field, a field of another type or a bogus parent.
+TEST(Fields, OneStepReadsAnswerAsFindThenGet) {
+  Event src;
+  fill_template(src, 9);
+  Event warm;
+  copy_parent(warm, src);
+  Event e;
+  const needle_node p = copy_parent(e, src);
+  ASSERT_NE(e.node(p).shared(), nullptr);
+  e.set_int(NEEDLE_ROOT, *make_field("process.nice"), -5);
+  const Field& parent_pid = *make_field("parent.pid");
+  const Field& parent_exe = *make_field("parent.exe");
+  uint64_t u = 0;
+  int64_t i = 0;
+  std::string_view str;
+  ASSERT_TRUE(e.get_uint(NEEDLE_ROOT, parent_pid, u));   // below the shared subtree
+  EXPECT_EQ(u, 9u);
+  ASSERT_TRUE(e.get_int(NEEDLE_ROOT, parent_pid, i));
+  EXPECT_EQ(i, 9);
+  ASSERT_TRUE(e.get_str(NEEDLE_ROOT, parent_exe, str));
+  EXPECT_EQ(str, "/bin/sh");
+  ASSERT_TRUE(e.get_str(p, *make_field("exe"), str));   // from the shared node itself
+  EXPECT_EQ(str, "/bin/sh");
+  ASSERT_TRUE(e.get_int(NEEDLE_ROOT, *make_field("process.nice"), i));   // own nodes
+  EXPECT_EQ(i, -5);
+  EXPECT_FALSE(e.get_uint(NEEDLE_ROOT, *make_field("process.nice"), u));   // negative
+  EXPECT_FALSE(e.get_str(NEEDLE_ROOT, parent_pid, str));                   // another type
+  EXPECT_FALSE(e.get_uint(NEEDLE_ROOT, *make_field("parent.nope"), u));    // missing
+  EXPECT_FALSE(e.get_uint(NEEDLE_ROOT, *make_field("type.pid"), u));      // below a scalar
+  EXPECT_FALSE(e.get_uint(Event::kNone, parent_pid, u));                  // no parent
+  EXPECT_FALSE(e.get_uint(0x7ffffff0u, parent_pid, u));                   // bogus id
+  // Through a foreign id (a node read below the shared subtree), and after a write copied the
+  // subtree in: the id follows its node.
+  const needle_node args_parent = e.find(NEEDLE_ROOT, *make_field("parent"));
+  ASSERT_TRUE(e.get_str(args_parent, *make_field("exe"), str));
+  e.set_str(p, *make_field("exe"), "/bin/bash");
+  ASSERT_TRUE(e.get_str(args_parent, *make_field("exe"), str));
+  EXPECT_EQ(str, "/bin/bash");
+  // Fields by path (a name not interned) take the path's way.
+  Field by_path;
+  by_path.path = "parent.pid";
+  ASSERT_TRUE(e.get_uint(NEEDLE_ROOT, by_path, u));
+  EXPECT_EQ(u, 9u);
+}
+
+// merge adds the members an object lacks and keeps the ones it has, in the source's order after
+// its own; it makes the object when missing or of another type; a source that is not an object
+// merges nothing.
+TEST(Fields, MergeAddsWhatTheObjectLacks) {
+  Event t;
+  t.set_str(NEEDLE_ROOT, "process.exe", "/usr/bin/x");
+  needle_node args = t.array(NEEDLE_ROOT, "process.args");
+  t.push_str(args, "x");
+  t.push_str(args, "-v");
+  t.set_uint(NEEDLE_ROOT, "process.ppid", 1);
+  t.set_uint(NEEDLE_ROOT, "process.pid", 999);   // the event's own pid stays
+  t.set_str(NEEDLE_ROOT, "process.odd key", "y");   // a name that is not interned
+  t.set_str(NEEDLE_ROOT, "scalar", "s");
+  const Field& process = *make_field("process");
+  const needle_node tp = t.find(NEEDLE_ROOT, process);
+
+  Event e;
+  e.set_str(NEEDLE_ROOT, "type", "file.open");
+  e.set_uint(NEEDLE_ROOT, "process.pid", 42);
+  e.set_uint(NEEDLE_ROOT, "process.ppid", 7);
+  const needle_node n = e.merge(NEEDLE_ROOT, process, t, tp);
+  EXPECT_EQ(n, e.find(NEEDLE_ROOT, process));
+  EXPECT_EQ(json(e), R"({"type":"file.open","process":{"pid":42,"ppid":7,"exe":"/usr/bin/x",)"
+                     R"("args":["x","-v"],"odd key":"y"}})");
+
+  Event missing;
+  missing.merge(NEEDLE_ROOT, process, t, tp);
+  EXPECT_EQ(json(missing), R"({"process":{"exe":"/usr/bin/x","args":["x","-v"],"ppid":1,)"
+                           R"("pid":999,"odd key":"y"}})");
+  Event retyped;
+  retyped.set_str(NEEDLE_ROOT, "process", "not an object");
+  retyped.merge(NEEDLE_ROOT, process, t, tp);
+  EXPECT_EQ(json(retyped), json(missing));
+
+  Event untouched;
+  untouched.set_uint(NEEDLE_ROOT, "process.pid", 1);
+  EXPECT_EQ(untouched.merge(NEEDLE_ROOT, process, t, t.find(NEEDLE_ROOT, "scalar")), Event::kNone);
+  EXPECT_EQ(untouched.merge(NEEDLE_ROOT, process, t, Event::kNone), Event::kNone);
+  EXPECT_EQ(untouched.merge(NEEDLE_ROOT, process, untouched, NEEDLE_ROOT), Event::kNone);
+  EXPECT_EQ(json(untouched), R"({"process":{"pid":1}})");
+}
+
+// A merge into a shared subtree, repeated from the same unchanged template, is shared as a
+// repeated write is: every event encodes exactly as a merge into its own copy would, the third
+// shares the second's result, ids read before the merge still name their nodes, and a template
+// that changes gives its new content.
+TEST(Shared, RepeatedMergesIntoASharedSubtreeShareTheirResult) {
+  Event src;
+  fill_template(src, 50);
+  Event warm;
+  copy_parent(warm, src);
+  Event extra;   // what the lineage enricher merges into `process`, here into `parent`
+  extra.set_str(NEEDLE_ROOT, "parent.exe", "/ignored");   // parent has exe: kept
+  extra.set_uint(NEEDLE_ROOT, "parent.ppid", 1);
+  needle_node anc = extra.array(NEEDLE_ROOT, "parent.seen");
+  extra.push_str(anc, "a");
+  const Field& parent = *make_field("parent");
+  const needle_node xp = extra.find(NEEDLE_ROOT, parent);
+  const std::string want =
+      R"({"type":"file.open","parent":{"pid":50,"exe":"/bin/sh","args":["sh","-c \"x\""],)"
+      R"("ppid":1,"seen":["a"]}})";
+  std::vector<std::unique_ptr<Event>> events;
+  std::vector<const Frozen*> shared;
+  for (int i = 0; i < 4; ++i) {
+    auto e = std::make_unique<Event>();
+    const needle_node p = copy_parent(*e, src);
+    ASSERT_NE(e->node(p).shared(), nullptr);
+    const needle_node pid = e->find(p, *make_field("pid"));   // a foreign id, read before
+    EXPECT_EQ(e->merge(NEEDLE_ROOT, parent, extra, xp), p);
+    EXPECT_EQ(json(*e), want);
+    uint64_t v = 0;
+    ASSERT_TRUE(e->get_uint(pid, v));
+    EXPECT_EQ(v, 50u);
+    shared.push_back(e->node(p).shared());
+    events.push_back(std::move(e));
+  }
+  EXPECT_EQ(shared[0], nullptr);   // the first merge: copied in
+  EXPECT_EQ(shared[1], nullptr);   // the template's first copy is not shared yet
+  ASSERT_NE(shared[2], nullptr);
+  EXPECT_EQ(shared[2], shared[3]);
+  EXPECT_EQ(msgpack_of(*events[3]), msgpack_of(*events[0]));
+  // A write after a shared merge goes to that event only.
+  events[3]->set_str(NEEDLE_ROOT, *make_field("parent.exe"), "/bin/zsh");
+  EXPECT_EQ(json(*events[2]), want);
+  EXPECT_NE(json(*events[3]).find(R"("exe":"/bin/zsh")"), std::string::npos);
+  // The template changes: the next merges carry the new content.
+  extra.set_uint(NEEDLE_ROOT, "parent.ppid", 2);
+  for (int i = 0; i < 3; ++i) {
+    Event e;
+    copy_parent(e, src);
+    e.merge(NEEDLE_ROOT, parent, extra, xp);
+    EXPECT_NE(json(e).find(R"("ppid":2,"seen":["a"]})"), std::string::npos) << json(e);
+  }
 }
 
 // stamp_event writes a fresh event's common fields directly (the hot path) and any other

@@ -51,8 +51,9 @@ class LineageEnricher : public Enricher {
 
   // Fields built once into a template event (from the host's event_new, never submitted) and
   // copied into each event while the table has not changed since: parent and ancestors by
-  // parent pid, a process's args by pid. Under a flood of one process's file or network events
-  // this replaces some 30 field sets per event with three copies, and from the second copy of
+  // parent pid, a process's exe, args and ppid by pid (merged: the event's own stay). Under a
+  // flood of one process's file or network events this replaces some 30 field sets per event
+  // with two copies and a merge, and from the second copy of
   // an unchanged template on the core shares the copied subtree (encoded once) instead of
   // copying it. Built on a key's second event after a change, not its first.
   // A template is checked against the table by generation first (nothing changed since); after
@@ -86,7 +87,7 @@ class LineageEnricher : public Enricher {
   ProcessTable table_;
   std::string scratch_;
   Templates lineages_;   // by parent pid: parent, ancestors
-  Templates contexts_;   // by pid: args
+  Templates contexts_;   // by pid: the process's exe, args and ppid, merged into `process`
   uint64_t generation_ = 1;   // bumped by every change to the table
   uint64_t versions_ = 0;     // ProcessInfo::version: bumped by each change to an entry
   Chain chain_scratch_;

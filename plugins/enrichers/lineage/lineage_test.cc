@@ -272,6 +272,50 @@ TEST(Lineage, ContextNeverOverwritesWhatTheSourceSet) {
   EXPECT_EQ(ev.get_str("process.exe").value_or(""), "/from/the/source");
 }
 
+// From a process's second event on, exe, args and ppid come merged from a template: on every
+// event the source's own fields stay, the rest is the table's, and truncated args are marked.
+TEST(Lineage, MergedContextKeepsTheSourcesFieldsOnEveryEvent) {
+  TestHost th("lineage");
+  LineageOptions o = opts();
+  o.limits.max_arg_bytes = 8;
+  LineageEnricher en(th.host(), o);
+  chain(en);
+  feed(en, "process.exec", {300, 200, "/usr/bin/curl", {"curl", "-s"}});
+  feed(en, "process.exec", {500, 200, "/bin/echo", {"echo", "0123456789"}});
+  const auto event = [&](uint32_t pid, bool own_exe) {
+    TestEvent t;
+    Event ev = t.view();
+    ev.set("type", "file.open");
+    ev.set("process.pid", pid);
+    ev.set("process.entity_id", entity_of(pid));
+    if (own_exe) {
+      ev.set("process.exe", "/from/the/source");
+      ev.set("process.ppid", uint32_t{7});
+    }
+    uint64_t d = 0;
+    EXPECT_EQ(en.enrich(ev, d), NEEDLE_OK);
+    std::string j = t.json();
+    return j.substr(j.find("\"process\""));
+  };
+  for (int i = 0; i < 5; ++i) {   // set, template built, merged, then shared
+    std::string own = event(300, true);
+    EXPECT_EQ(own.rfind(R"("process":{"pid":300,"entity_id":")" + entity_of(300) +
+                            R"(","exe":"/from/the/source","ppid":7,"args":["curl","-s"]},)",
+                        0),
+              0u)
+        << i << own;
+    std::string plain = event(300, false);
+    EXPECT_NE(plain.find(R"("exe":"/usr/bin/curl","args":["curl","-s"],"ppid":200})"),
+              std::string::npos)
+        << i << plain;
+    std::string cut = event(500, false);
+    EXPECT_NE(cut.find(R"("exe":"/bin/echo","args":["echo","012"],"ppid":200})"),
+              std::string::npos)
+        << i << cut;
+    EXPECT_NE(cut.find(R"("truncated":["process.args",)"), std::string::npos) << i << cut;
+  }
+}
+
 TEST(Lineage, ForkedChildInheritsItsParentsProgramAndArguments) {
   TestHost th("lineage");
   LineageEnricher en(th.host(), opts());

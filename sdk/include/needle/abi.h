@@ -21,7 +21,7 @@ extern "C" {
 #endif
 
 #define NEEDLE_ABI_MAJOR 1
-#define NEEDLE_ABI_MINOR 2
+#define NEEDLE_ABI_MINOR 3
 
 /* The one symbol every plugin exports (C linkage, default visibility). */
 #define NEEDLE_ENTRY_SYMBOL "needle_plugin_entry"
@@ -269,6 +269,23 @@ typedef struct needle_host_api {
    * it is in use. */
   needle_node (*ev_copy_f)(needle_event* ev, needle_node parent, needle_field field,
                            const needle_event* src, needle_node src_node);
+
+  /* 1.3: reads by handle in one call, each the same as ev_find_f followed by its ev_get_ twin
+   * (NEEDLE_INVALID when the field is missing or of another type), at about half the cost. */
+  needle_rc (*ev_get_str_f)(const needle_event* ev, needle_node parent, needle_field field,
+                            const char** out, size_t* out_len);
+  needle_rc (*ev_get_int_f)(const needle_event* ev, needle_node parent, needle_field field,
+                            int64_t* out);
+  needle_rc (*ev_get_uint_f)(const needle_event* ev, needle_node parent, needle_field field,
+                             uint64_t* out);
+  /* 1.3: adds under `field` (an object, made when missing; a value of another type there is
+   * replaced by one) a copy of each member of the object `src_node` of `src` (another event, such
+   * as a template) that it lacks by name; members it has are kept. Returns the object's node, or
+   * NEEDLE_NO_NODE (src_node not an object). One call for what is otherwise a find and a set
+   * per member; as with ev_copy_f, the host may share the result among events when the same
+   * merge from the same unchanged template repeats. */
+  needle_node (*ev_merge_f)(needle_event* ev, needle_node parent, needle_field field,
+                            const needle_event* src, needle_node src_node);
 } needle_host_api;
 
 /* A plugin's slots. All kinds share the lifecycle; the rest depends on the kind. Unless a slot
