@@ -1,11 +1,10 @@
 #include "decode.h"
 
-#include <arpa/inet.h>
-
 #include <cstring>
 #include <string>
 
 #include "dns_record.h"
+#include "needle/ip.h"
 #include "needle/record.h"
 
 static_assert(sizeof(dns_packet_record) == 144, "dns_packet_record layout");
@@ -88,11 +87,10 @@ Parsed parse_packet(const Packet& p, Message& msg) {
 
 std::string_view format_ip(std::span<const std::byte, 16> addr, bool ipv6,
                            std::span<char, 48> buf) {
-  if (inet_ntop(ipv6 ? AF_INET6 : AF_INET, addr.data(), buf.data(),
-                static_cast<socklen_t>(buf.size())) == nullptr) {
-    return {};
-  }
-  return std::string_view(buf.data());
+  static_assert(decltype(buf)::extent >= kIpTextMax);
+  const auto* a = reinterpret_cast<const uint8_t*>(addr.data());
+  const size_t n = ipv6 ? format_ipv6(a, buf.data()) : format_ipv4(a, buf.data());
+  return std::string_view(buf.data(), n);
 }
 
 }  // namespace needle::dns

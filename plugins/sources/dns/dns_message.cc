@@ -1,9 +1,9 @@
 #include "dns_message.h"
 
-#include <arpa/inet.h>
-
 #include <cstdio>
 #include <cstring>
+
+#include "needle/ip.h"
 
 namespace needle::dns {
 namespace {
@@ -116,16 +116,16 @@ struct Reader {
 };
 
 void format_a(std::span<const std::byte> m, size_t off, Name& out) {
-  char text[INET_ADDRSTRLEN] = {};
-  inet_ntop(AF_INET, m.data() + off, text, sizeof text);
-  out.len = static_cast<uint16_t>(std::strlen(text));
+  char text[kIpTextMax];
+  out.len = static_cast<uint16_t>(
+      format_ipv4(reinterpret_cast<const uint8_t*>(m.data() + off), text));
   std::memcpy(out.buf.data(), text, out.len);
 }
 
 void format_aaaa(std::span<const std::byte> m, size_t off, Name& out) {
-  char text[INET6_ADDRSTRLEN] = {};
-  inet_ntop(AF_INET6, m.data() + off, text, sizeof text);
-  out.len = static_cast<uint16_t>(std::strlen(text));
+  char text[kIpTextMax];
+  out.len = static_cast<uint16_t>(
+      format_ipv6(reinterpret_cast<const uint8_t*>(m.data() + off), text));
   std::memcpy(out.buf.data(), text, out.len);
 }
 

@@ -1,11 +1,10 @@
 #include "decode.h"
 
-#include <arpa/inet.h>
-
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "needle/ip.h"
 #include "net_record.h"
 
 static_assert(sizeof(net_record) == NET_RECORD_SIZE, "net_record layout");
@@ -16,11 +15,10 @@ namespace needle::network {
 namespace {
 
 std::string_view format_ip(uint16_t family, const std::array<uint8_t, 16>& addr, AddrBuf& buf) {
-  const int af = family == 2 ? AF_INET : AF_INET6;
-  if (inet_ntop(af, addr.data(), buf.data(), static_cast<socklen_t>(buf.size())) == nullptr) {
-    return {};
-  }
-  return std::string_view(buf.data());
+  static_assert(std::tuple_size_v<AddrBuf> >= kIpTextMax);
+  const size_t n = family == 2 ? format_ipv4(addr.data(), buf.data())
+                               : format_ipv6(addr.data(), buf.data());
+  return std::string_view(buf.data(), n);
 }
 
 }  // namespace
@@ -129,7 +127,10 @@ std::string_view route_name(const NetRecord& rec, AddrBuf& buf) {
              : nr == NET_NR64_LISTEN  ? "listen"
                                       : nullptr;
     }
-    n = name ? std::snprintf(buf.data(), buf.size(), "%s%s", compat ? "ia32:" : "", name)
+    if (name != nullptr && !compat) {
+      return name;   // the common case, named without a copy
+    }
+    n = name ? std::snprintf(buf.data(), buf.size(), "ia32:%s", name)
              : std::snprintf(buf.data(), buf.size(), "%ssyscall:%u", compat ? "ia32:" : "",
                              unsigned{nr});
   }

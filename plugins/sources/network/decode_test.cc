@@ -1,11 +1,15 @@
 // Unit tests of the network decoder on hand-built records (no kernel, no root).
 #include "decode.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <random>
+#include <string>
 #include <vector>
 
+#include "needle/ip.h"
 #include "net_record.h"
 
 namespace needle::network {
@@ -109,6 +113,60 @@ TEST(NetDecode, RejectsShortWrongSizeKindFamilyAndProtocol) {
   rec.hdr.size = 100;
   std::memcpy(raw.data(), &rec, sizeof rec);
   EXPECT_FALSE(decode_net(raw));
+}
+
+// The SDK's address text (needle/ip.h) is inet_ntop's, byte for byte: every IPv4 octet value
+// in every position, the IPv6 special forms, and random addresses whose groups are zero often
+// enough to make runs of every length at every place (ties, trailing runs, embedded IPv4).
+TEST(IpText, IsInetNtopsText) {
+  const auto ntop = [](int af, const uint8_t* a) {
+    char want[INET6_ADDRSTRLEN];
+    EXPECT_NE(inet_ntop(af, a, want, sizeof want), nullptr);
+    return std::string(want);
+  };
+  char got[kIpTextMax];
+  for (unsigned v = 0; v < 256; ++v) {
+    for (int at = 0; at < 4; ++at) {
+      uint8_t a[4] = {1, 20, 255, 0};
+      a[at] = static_cast<uint8_t>(v);
+      EXPECT_EQ(std::string(got, format_ipv4(a, got)), ntop(AF_INET, a));
+    }
+  }
+  const auto check6 = [&](const uint8_t* a) {
+    EXPECT_EQ(std::string(got, format_ipv6(a, got)), ntop(AF_INET6, a));
+  };
+  uint8_t a[16] = {};
+  check6(a);   // ::
+  a[15] = 1;
+  check6(a);   // ::1
+  a[10] = a[11] = 0xff;
+  a[12] = 192;
+  check6(a);   // ::ffff:192.0.0.1
+  a[10] = a[11] = 0;
+  check6(a);   // ::192.0.0.1
+  a[9] = 1;
+  check6(a);   // ::1:c000:1 (not IPv4 inside)
+  const uint8_t full[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  check6(full);
+  std::mt19937 rng(7);
+  for (int i = 0; i < 200000; ++i) {
+    uint8_t r[16];
+    const unsigned zeros = rng() & 0xff;   // which groups are zero
+    for (int g = 0; g < 8; ++g) {
+      const uint32_t w = (zeros >> g & 1) != 0 ? 0 : rng() >> (rng() % 32);
+      r[2 * g] = static_cast<uint8_t>(w >> 8);
+      r[2 * g + 1] = static_cast<uint8_t>(w);
+    }
+    if (i % 7 == 0) {   // ::ffff:0:0/96 now and then
+      std::memset(r, 0, 10);
+      r[10] = r[11] = 0xff;
+    }
+    check6(r);
+    if (::testing::Test::HasFailure()) {
+      break;
+    }
+  }
 }
 
 }  // namespace
