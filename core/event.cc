@@ -1259,7 +1259,15 @@ void Event::merge_children(uint32_t to, const Event& src, uint32_t from) {
     }
     const uint32_t n = add_node(to, sc.ikey, key, sc.type);
     if (sc.type == NEEDLE_NODE_OBJECT || sc.type == NEEDLE_NODE_ARRAY) {
-      copy_children(n, src, c, frozen_tree_);
+      // A member subtree is shared as a copy's would be (from its second merge on).
+      const Frozen* fz = frozen_tree_ ? nullptr
+                         : sc.shared() != nullptr ? sc.shared()
+                                                  : src.frozen_for_copy(c);
+      if (fz != nullptr) {
+        attach(n, fz);
+      } else {
+        copy_children(n, src, c, frozen_tree_);
+      }
     } else if (sc.type == NEEDLE_NODE_STRING) {
       const std::string_view v = src.str(sc);
       nodes_[n].v.s = {store(v), static_cast<uint32_t>(v.size())};   // valid UTF-8 already

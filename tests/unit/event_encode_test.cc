@@ -889,6 +889,16 @@ TEST(Fields, MergeAddsWhatTheObjectLacks) {
   retyped.merge(NEEDLE_ROOT, process, t, tp);
   EXPECT_EQ(json(retyped), json(missing));
 
+  // A member subtree (args) is shared from its second merge on, as a copy's would be.
+  Event again;
+  again.merge(NEEDLE_ROOT, process, t, tp);
+  EXPECT_EQ(json(again), json(missing));
+  const needle_node again_args = again.find(NEEDLE_ROOT, *make_field("process.args"));
+  ASSERT_NE(again_args, Event::kNone);
+  EXPECT_NE(again.node(again_args).shared(), nullptr);
+  EXPECT_EQ(e.node(e.find(NEEDLE_ROOT, *make_field("process.args"))).shared(),
+            nullptr);   // the first merge (into e) copied it
+
   Event untouched;
   untouched.set_uint(NEEDLE_ROOT, "process.pid", 1);
   EXPECT_EQ(untouched.merge(NEEDLE_ROOT, process, t, t.find(NEEDLE_ROOT, "scalar")), Event::kNone);
