@@ -2,6 +2,7 @@
 
 #include <sys/sysmacros.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstring>
@@ -160,6 +161,20 @@ std::string_view event_type(const FileRecord& rec) {
 }
 
 void open_flag_names(uint32_t flags, FlagNames& out) {
+  // Opens come in runs of the same flags: the last word's names are reused when all had one
+  // (views of static strings; an unnamed rest lives in its own FlagNames).
+  struct Last {
+    uint32_t flags = 0;
+    bool valid = false;
+    std::size_t count = 0;
+    std::array<std::string_view, std::tuple_size_v<decltype(FlagNames::names)>> names;
+  };
+  thread_local Last last;
+  if (last.valid && last.flags == flags) {
+    std::copy_n(last.names.begin(), last.count, out.names.begin());
+    out.count = last.count;
+    return;
+  }
   out.count = 0;
   auto add = [&out](std::string_view name) {
     if (out.count < out.names.size()) {
@@ -178,7 +193,12 @@ void open_flag_names(uint32_t flags, FlagNames& out) {
   if (rest != 0) {
     int n = std::snprintf(out.unknown, sizeof out.unknown, "0x%x", rest);
     add(std::string_view(out.unknown, static_cast<size_t>(n)));
+    return;
   }
+  last.flags = flags;
+  last.count = out.count;
+  std::copy_n(out.names.begin(), out.count, last.names.begin());
+  last.valid = true;
 }
 
 void op_flag_names(const FileRecord& rec, FlagNames& out) {
@@ -222,12 +242,24 @@ std::string_view route_name(uint8_t route, uint8_t abi, uint16_t syscall, RouteB
              : std::snprintf(buf.data(), buf.size(), "io_uring:%u", unsigned{syscall});
   } else {
     const bool compat = abi == 1;
-    const char* name = nullptr;
-    for (const auto& s : kSyscalls) {
-      if ((compat ? s.nr32 : s.nr64) == syscall) {
-        name = s.name;
+    // Each ABI's numbers to names, made once (the table's last entry for a number wins).
+    struct ByNumber {
+      std::array<const char*, 1024> nr64{};
+      std::array<const char*, 1024> nr32{};
+      ByNumber() {
+        for (const auto& s : kSyscalls) {
+          if (s.nr64 < nr64.size()) {
+            nr64[s.nr64] = s.name;
+          }
+          if (s.nr32 < nr32.size()) {
+            nr32[s.nr32] = s.name;
+          }
+        }
       }
-    }
+    };
+    static const ByNumber by_number;
+    const auto& names = compat ? by_number.nr32 : by_number.nr64;
+    const char* name = syscall < names.size() ? names[syscall] : nullptr;
     if (name != nullptr && !compat) {
       return name;   // the common case, named without a copy
     }

@@ -103,6 +103,23 @@ TEST(FileDecode, OpenFlagsAreNamedAccessModeFirst) {
   open_flag_names(0x80000000u, names);  // unnamed bits
   ASSERT_EQ(names.count, 2u);
   EXPECT_EQ(names.names[1], "0x80000000");
+  // Repeated words (the names of the last one are reused) give the same names, unnamed bits
+  // included, into a FlagNames of their own.
+  for (uint32_t flags : {02000000u, 02000000u, 0x80000001u, 0x80000001u, 02000000u, 0u, 0u}) {
+    FlagNames first;
+    FlagNames again;
+    open_flag_names(flags, first);
+    open_flag_names(flags, again);
+    ASSERT_EQ(first.count, again.count) << flags;
+    for (size_t i = 0; i < first.count; ++i) {
+      EXPECT_EQ(first.names[i], again.names[i]) << flags;
+    }
+    EXPECT_EQ(again.names[0], (flags & 3) == 1 ? "O_WRONLY" : "O_RDONLY");
+    if ((flags & 0x80000000u) != 0) {
+      EXPECT_EQ(again.names[again.count - 1], "0x80000000");
+      EXPECT_EQ(again.names[again.count - 1].data(), again.unknown);
+    }
+  }
 }
 
 TEST(FileDecode, RenameAndAtFlagsAreNamedByKind) {
@@ -129,6 +146,10 @@ TEST(FileDecode, RoutesNameSyscallAbiAndIoUring) {
   EXPECT_EQ(route_name(FILE_ROUTE_SYSCALL, 1, FILE_NR32_CHOWN16, buf), "ia32:chown16");
   EXPECT_EQ(route_name(FILE_ROUTE_IO_URING, 0, FILE_IORING_OP_RENAMEAT, buf), "io_uring:renameat");
   EXPECT_EQ(route_name(FILE_ROUTE_SYSCALL, 0, 999, buf), "syscall:999");
+  EXPECT_EQ(route_name(FILE_ROUTE_SYSCALL, 1, 999, buf), "ia32:syscall:999");
+  EXPECT_EQ(route_name(FILE_ROUTE_SYSCALL, 0, 0xffff, buf), "syscall:65535");
+  EXPECT_EQ(route_name(FILE_ROUTE_SYSCALL, 0, FILE_NR64_SYMLINKAT, buf), "symlinkat");
+  EXPECT_EQ(route_name(FILE_ROUTE_SYSCALL, 0, FILE_NR64_OPEN, buf), "open");
 }
 
 TEST(FileDecode, KernelDevBecomesUserDev) {
