@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -123,9 +124,19 @@ size_t format_unix_ns(uint64_t unix_ns, char* out, size_t cap) {
   }
   char full[30];   // YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ
   std::memcpy(full, c.text, sizeof c.text);
-  for (size_t i = 29; i-- > 20; nanos /= 10) {
-    full[i] = static_cast<char>('0' + nanos % 10);
+  // The nine digits two at a time from a table of "00".."99", the first alone.
+  static constexpr auto kPairs = [] {
+    std::array<char, 200> t{};
+    for (int i = 0; i < 100; ++i) {
+      t[2 * i] = static_cast<char>('0' + i / 10);
+      t[2 * i + 1] = static_cast<char>('0' + i % 10);
+    }
+    return t;
+  }();
+  for (size_t i = 28; i > 20; i -= 2, nanos /= 100) {
+    std::memcpy(full + i - 1, &kPairs[2 * (nanos % 100)], 2);
   }
+  full[20] = static_cast<char>('0' + nanos);
   full[29] = 'Z';
   if (cap == 0) {
     return 0;

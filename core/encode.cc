@@ -24,8 +24,20 @@ char* put_json_string(char* d, const char* s, size_t n) {
   static constexpr char kHex[] = "0123456789abcdef";
   *d++ = '"';
   if (n < 8) {
-    uint64_t w = 0x2020202020202020ull;   // padded with spaces, which need no escape
-    std::memcpy(&w, s, n);
+    // Into a word padded with spaces (which need no escape), by fixed-size moves rather than a
+    // copy of n bytes (a library call): two overlapping halves, or the first, middle and last
+    // byte of a shorter string.
+    char b[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+    if (n >= 4) {
+      std::memcpy(b, s, 4);
+      std::memcpy(b + n - 4, s + n - 4, 4);
+    } else if (n > 0) {
+      b[0] = s[0];
+      b[n / 2] = s[n / 2];
+      b[n - 1] = s[n - 1];
+    }
+    uint64_t w;
+    std::memcpy(&w, b, sizeof w);
     if (plain8(w)) {
       std::memcpy(d, &w, sizeof w);
       d += n;
@@ -101,11 +113,14 @@ class JsonWriter {
   explicit JsonWriter(std::string& buf) : buf_(buf) {}
 
   // Room for n more bytes; the pointer to write them at.
-  char* room(size_t n) {
-    if (pos_ + n > buf_.size()) {
-      buf_.resize(std::max(buf_.size() * 2, pos_ + n + 4096));
+  [[gnu::always_inline]] char* room(size_t n) {
+    if (pos_ + n > buf_.size()) [[unlikely]] {
+      grow(n);
     }
     return buf_.data() + pos_;
+  }
+  [[gnu::noinline]] void grow(size_t n) {
+    buf_.resize(std::max(buf_.size() * 2, pos_ + n + 4096));
   }
   void done(char* end) { pos_ = static_cast<size_t>(end - buf_.data()); }
   size_t size() const { return pos_; }

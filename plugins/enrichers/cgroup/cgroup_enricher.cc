@@ -182,7 +182,7 @@ needle_rc CgroupEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
   if (!key_of(ev, *cgid, key)) {
     return NEEDLE_OK;
   }
-  const uint64_t now = host().now_boot_ns();
+  uint64_t now = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (Entry* e = cache_.find(key)) {
@@ -192,6 +192,7 @@ needle_rc CgroupEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
         pending_.done(ev);
         return NEEDLE_OK;
       }
+      now = host().now_boot_ns();   // read only off the common path above
       if (now < e->retry_at_ns) {
         // Looked up recently and not found: do not park every event of a vanished cgroup.
         ev.mark_incomplete("container.id");
@@ -199,6 +200,9 @@ needle_rc CgroupEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
         return NEEDLE_OK;
       }
     }
+  }
+  if (now == 0) {
+    now = host().now_boot_ns();
   }
   const uint64_t deadline = pending_.deadline(ev, now, options_.timeout_ms * 1'000'000ull);
   if (now >= deadline) {
