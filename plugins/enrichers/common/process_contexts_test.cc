@@ -93,5 +93,45 @@ TEST(TemplateEvent, FindRemembersNodesOfItsOwnEventOnly) {
   EXPECT_EQ(th.intake().live(), 0);
 }
 
+// FieldTemplates: a value made from a key gives every event the same fields as making it
+// directly, whether the key recurs (template, then shared copies), alternates with another key
+// in its slot, or makes nothing; no template outlives the object.
+TEST(FieldTemplates, RecurringKeysGiveTheSameFieldsAsMakingThemDirectly) {
+  TestHost th("file");
+  const Field flags(th.api(), "flags");
+  const auto fill_for = [](uint64_t key) {
+    return [key](Event obj, const Field& field) {
+      if (key == 0) {
+        return;   // nothing to set
+      }
+      Event arr = obj.array(field);
+      for (uint64_t bit = 1; bit <= key; bit <<= 1) {
+        if ((key & bit) != 0) {
+          arr.push("F" + std::to_string(bit));
+        }
+      }
+    };
+  };
+  const auto direct = [&](uint64_t key) {
+    TestEvent e;
+    fill_for(key)(e.view().object("file"), flags);
+    return e.json().substr(e.json().find("\"file\""));
+  };
+  {
+    FieldTemplates templates(th.api(), th.host().raw());
+    // 5 and 5 + (1 << 40) land in different slots or the same: both orders are checked.
+    const uint64_t a = 5;
+    const uint64_t b = 5 + (uint64_t{1} << 40);
+    for (uint64_t key : {a, a, a, a, b, b, a, uint64_t{0}, uint64_t{0}, uint64_t{0}, uint64_t{3},
+                         uint64_t{3}, uint64_t{3}}) {
+      TestEvent e;
+      templates.set(e.view().object("file"), flags, key, fill_for(key));
+      EXPECT_EQ(e.json().substr(e.json().find("\"file\"")), direct(key)) << key;
+    }
+    EXPECT_GE(th.intake().live(), 1);   // 3's template at least
+  }
+  EXPECT_EQ(th.intake().live(), 0);
+}
+
 }  // namespace
 }  // namespace needle

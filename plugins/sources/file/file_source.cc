@@ -199,7 +199,7 @@ needle_rc FileSource::decode(std::span<const std::byte> raw, Event& ev) {
         "an open arrived before FMODE_CREATED was calibrated: it is reported as "
         "file.open even if it created the file");
   }
-  fill_event(api(), *rec, ev, &contexts_);
+  fill_event(api(), *rec, ev, &contexts_, &flag_arrays_);
   return NEEDLE_OK;
 }
 
@@ -218,7 +218,7 @@ struct FileFields {
 }  // namespace
 
 void fill_event(const needle_host_api* api, const FileRecord& rec, Event& ev,
-                ProcessContexts* contexts) {
+                ProcessContexts* contexts, FieldTemplates* flag_arrays) {
   static const FileFields k(api);
   ev.set(k.type, event_type(rec));
   fill_process(api, ev, rec.task, contexts);
@@ -236,13 +236,22 @@ void fill_event(const needle_host_api* api, const FileRecord& rec, Event& ev,
       ev.mark_truncated("file.new_path");
     }
   }
-  FlagNames names;
-  op_flag_names(rec, names);
-  if (names.count > 0) {
-    Event arr = f.array(k.flags);
-    for (std::size_t i = 0; i < names.count; ++i) {
-      arr.push(names.names[i]);
+  // The names depend only on the kind and the flag word.
+  const auto flags = [&rec](Event obj, const Field& field) {
+    FlagNames names;
+    op_flag_names(rec, names);
+    if (names.count > 0) {
+      Event arr = obj.array(field);
+      for (std::size_t i = 0; i < names.count; ++i) {
+        arr.push(names.names[i]);
+      }
     }
+  };
+  if (flag_arrays != nullptr) {
+    flag_arrays->set(f, k.flags, uint64_t{static_cast<uint16_t>(rec.kind)} << 32 | rec.op_flags,
+                     flags);
+  } else {
+    flags(f, k.flags);
   }
   if (rec.kind == Kind::kChmod || (rec.kind == Kind::kOpen && rec.has_inode())) {
     f.set(k.mode, octal_mode(rec.mode));

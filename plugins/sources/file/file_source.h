@@ -44,14 +44,17 @@ class FileSource : public Source {
  private:
   // The `process` objects of recurring task contexts, shared (decode thread only).
   ProcessContexts contexts_{api(), host().raw()};
+  // The `flags` arrays of recurring (kind, flag word) pairs, shared (decode thread only).
+  FieldTemplates flag_arrays_{api(), host().raw()};
   FileOptions options_;
   uint32_t malformed_counter_;
   bool create_warned_ = false;
 };
 
-/// Maps a decoded record (not the calibration) onto `ev`.
+/// Maps a decoded record (not the calibration) onto `ev`; through templates of its process and
+/// flags when given.
 void fill_event(const needle_host_api* api, const FileRecord& rec, Event& ev,
-                ProcessContexts* contexts = nullptr);
+                ProcessContexts* contexts = nullptr, FieldTemplates* flag_arrays = nullptr);
 
 }  // namespace needle::file
 

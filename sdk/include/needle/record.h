@@ -101,45 +101,66 @@ inline void fill_process(const needle_host_api* api, Event ev, const needle_task
   p.set(f.entity_id, std::string_view(id, 16));
 }
 
+/// What ProcessContexts and FieldTemplates make their templates with: the host (not copied).
+class TemplateMaker {
+ public:
+  TemplateMaker(const needle_host_api* api, needle_host* host) : api_(api), host_(host) {}
+  TemplateMaker(const TemplateMaker&) = delete;
+  TemplateMaker& operator=(const TemplateMaker&) = delete;
+
+ protected:
+  const needle_host_api* api_;
+  needle_host* host_;
+};
+
+/// The template of a value made from a key, as ProcessContexts and FieldTemplates keep one per
+/// slot: none on a key's first time (`again` false: the slot's template, if any, is dropped),
+/// built by fill(Event) on its second, kept while the key recurs. nullptr when the caller makes
+/// the value directly (a first time, or no templates from this host).
+template <typename Fill>
+const TemplateEvent* recurring_template(const needle_host_api* api, needle_host* host,
+                                        TemplateEvent& tmpl, bool again, Fill fill) {
+  if (!again) {
+    tmpl.reset();   // another key now: set directly, a template if it comes again
+    return nullptr;
+  }
+  if (!tmpl) {
+    tmpl = TemplateEvent(api, host);
+    if (!tmpl) {
+      return nullptr;   // no templates from this host
+    }
+    fill(tmpl.view());
+  }
+  return &tmpl;
+}
+
 /// fill_process for a source whose events come in runs from one task (a file or network flood):
 /// the `process` object of a task context seen a second time is built once into a template
 /// event (the host's event_new, never submitted) and copied from then on, which the core turns
 /// into one subtree shared by the events and encoded once (ABI 1.2's ev_copy_f). Other
 /// enrichers' additions to `process` (the lineage enricher's exe and args) are shared too when
 /// they repeat. A direct-mapped table of kSlots task contexts by thread id; decode thread only.
-class ProcessContexts {
+class ProcessContexts : public TemplateMaker {
  public:
   static constexpr size_t kSlots = 64;
-
-  ProcessContexts(const needle_host_api* api, needle_host* host) : api_(api), host_(host) {}
-  ProcessContexts(const ProcessContexts&) = delete;
-  ProcessContexts& operator=(const ProcessContexts&) = delete;
+  using TemplateMaker::TemplateMaker;
 
   /// As fill_process(api, ev, t). An event that already has `process` fields gets them set
   /// among those, as fill_process does.
   void fill(Event ev, const needle_task_ctx& t) {
     const ProcessFields& f = process_fields(api_);
     Slot& s = slots_[(t.pid * 0x9e3779b1u) >> (32 - kSlotBits)];
-    if (!s.seen || std::memcmp(&s.ctx, &t, sizeof t) != 0) {
-      s.tmpl.reset();   // another task now: set directly, a template if it comes again
-      s.ctx = t;
-      s.seen = true;
+    const bool again = s.seen && std::memcmp(&s.ctx, &t, sizeof t) == 0;
+    s.ctx = t;
+    s.seen = true;
+    const TemplateEvent* tmpl = recurring_template(api_, host_, s.tmpl, again,
+                                                   [&](Event v) { fill_process(api_, v, t); });
+    // An event with process fields already gets them set among those (a copy would replace).
+    if (tmpl == nullptr || ev.find(f.process).valid()) {
       fill_process(api_, ev, t);
       return;
     }
-    if (!s.tmpl) {
-      s.tmpl = TemplateEvent(api_, host_);
-      if (!s.tmpl) {
-        fill_process(api_, ev, t);   // no templates from this host
-        return;
-      }
-      fill_process(api_, s.tmpl.view(), t);
-    }
-    if (ev.find(f.process).valid()) {
-      fill_process(api_, ev, t);   // a copy would replace what is there
-      return;
-    }
-    ev.copy(f.process, s.tmpl.find(f.process));
+    ev.copy(f.process, tmpl->find(f.process));
   }
 
  private:
@@ -151,8 +172,46 @@ class ProcessContexts {
     bool seen = false;
   };
 
-  const needle_host_api* api_;
-  needle_host* host_;
+  std::array<Slot, kSlots> slots_{};
+};
+
+/// A field whose value recurs, made from a key (a flag word's `flags` array from the word): made
+/// by `fill` into a template event from the key's second time on and copied from there, which
+/// the core turns into one subtree shared by the events and encoded once (ABI 1.2's ev_copy_f).
+/// kSlots direct-mapped slots by key; decode thread only.
+class FieldTemplates : public TemplateMaker {
+ public:
+  static constexpr size_t kSlots = 16;
+  using TemplateMaker::TemplateMaker;
+
+  /// What fill(obj, field) sets, for the value made from `key`: fill must depend on nothing
+  /// else (it may set nothing; then nothing is copied either).
+  template <typename Fill>
+  void set(Event obj, const Field& field, uint64_t key, Fill fill) {
+    Slot& s = slots_[(key * 0x9e3779b97f4a7c15ull) >> (64 - kSlotBits)];
+    const bool again = s.seen && s.key == key;
+    s.key = key;
+    s.seen = true;
+    const TemplateEvent* tmpl = recurring_template(api_, host_, s.tmpl, again,
+                                                   [&](Event v) { fill(v, field); });
+    if (tmpl == nullptr) {
+      fill(obj, field);
+      return;
+    }
+    if (Event made = tmpl->find(field); made.valid()) {
+      obj.copy(field, made);
+    }
+  }
+
+ private:
+  static constexpr unsigned kSlotBits = 4;
+  static_assert(kSlots == size_t{1} << kSlotBits);
+  struct Slot {
+    uint64_t key = 0;
+    bool seen = false;
+    TemplateEvent tmpl;
+  };
+
   std::array<Slot, kSlots> slots_{};
 };
 
