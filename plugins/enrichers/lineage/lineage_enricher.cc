@@ -310,12 +310,15 @@ needle_rc LineageEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
     return NEEDLE_OK;
   }
   const auto pid = static_cast<uint32_t>(*pid_v);
-  const uint64_t now = host().now_boot_ns();
-  if (size_t n = table_.expire(now); n != 0) {
-    host().add(c_expired_, n);
-    ++generation_;
-  }
   const Kind kind = kind_of(ev.get_str(f_.type).value_or(""));
+  uint64_t now = 0;   // the clock is read only when the table has a use for it
+  if (table_.exits_pending() || kind == Kind::kExit) {
+    now = host().now_boot_ns();
+    if (size_t n = table_.expire(now); n != 0) {
+      host().add(c_expired_, n);
+      ++generation_;
+    }
+  }
   ProcessInfo& info = learn(ev, proc, kind, pid);
   if (kind == Kind::kOther) {
     give_context(proc, pid, info, ev);

@@ -60,6 +60,8 @@ class ProcessTable {
   void exited(uint32_t pid, uint64_t now);
   /// Removes the exited processes whose grace has passed. Returns how many.
   size_t expire(uint64_t now);
+  /// Whether exited processes wait for expire (else it has nothing to do at any time).
+  bool exits_pending() const { return exit_count_ > 0; }
 
   size_t size() const { return live_; }
   size_t capacity() const { return limits_.max_processes; }
