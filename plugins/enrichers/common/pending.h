@@ -6,12 +6,41 @@
 #define NEEDLE_ENRICHERS_COMMON_PENDING_H
 
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 #include <vector>
 
 #include "needle/event.h"
 
 namespace needle::enrich {
+
+/// A 64-bit hash of `s` for in-memory indexes, eight bytes at a time (FNV-1a's byte loop is a
+/// chain of multiplies, slow for paths): not collision-resistant against chosen input, so an
+/// index keyed by it must compare what it found with what it looked for.
+inline uint64_t hash64(std::string_view s, uint64_t seed = 0) {
+  constexpr uint64_t kMul = 0x9e3779b97f4a7c15ull;
+  const auto avalanche = [](uint64_t h) {   // MurmurHash3's fmix64
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+  };
+  uint64_t h = avalanche(seed ^ (s.size() * kMul));   // the seed mixed before any byte
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w = 0;
+    std::memcpy(&w, s.data() + i, sizeof w);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+  }
+  uint64_t tail = 0;
+  if (i < s.size()) {
+    std::memcpy(&tail, s.data() + i, s.size() - i);
+  }
+  return avalanche((h ^ tail) * kMul);
+}
 
 inline uint64_t fnv1a(std::string_view s, uint64_t h = 14695981039346656037ull) {
   for (unsigned char c : s) {

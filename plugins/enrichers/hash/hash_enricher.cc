@@ -45,12 +45,19 @@ void HashEnricher::wait_idle() {
   idle_cv_.wait(lock, [this] { return (queue_.empty() && !busy_) || stopping_; });
 }
 
-uint64_t HashEnricher::key_of(Event obj, std::string_view exe) const {
+uint64_t HashEnricher::key_of(std::string_view entity, uint32_t pid,
+                              std::string_view exe) const {
   // The digest belongs to this process's program: keyed by its entity and path, so a path
-  // that names another file later, or a pid reused, never gets an old digest.
-  uint64_t key = enrich::fnv1a(obj.get_str(f_.entity_id).value_or(""));
-  key ^= obj.get_uint(f_.pid).value_or(0);
-  return enrich::fnv1a(exe, key * 1099511628211ull);
+  // that names another file later, or a pid reused, never gets an old digest (the entry's
+  // owner is compared too: the key only indexes).
+  return enrich::hash64(exe, enrich::hash64(entity, pid)) & options_.key_mask;
+}
+
+const HashResult* HashEnricher::cached(uint64_t key, std::string_view entity, uint32_t pid,
+                                       std::string_view exe) {
+  // Caller holds mu_.
+  const Cached* c = results_.find(key);
+  return c != nullptr && c->owner.is(entity, pid, exe) ? &c->result : nullptr;
 }
 
 HashEnricher::Step HashEnricher::one(Event& ev, Event obj, std::string_view field,
@@ -62,17 +69,19 @@ HashEnricher::Step HashEnricher::one(Event& ev, Event obj, std::string_view fiel
   if (!exe || exe->empty() || obj.find(f_.exe_sha256).valid()) {
     return Step::kNone;
   }
+  const std::string_view entity = obj.get_str(f_.entity_id).value_or("");
   const auto pid = static_cast<uint32_t>(obj.get_uint(f_.pid).value_or(0));
-  const uint64_t key = key_of(obj, *exe);
+  const uint64_t key = key_of(entity, pid, *exe);
   // A forked child runs the very file its parent runs: the parent's digest is the child's.
-  uint64_t parent_key = 0;
-  if (fork_parent.valid() && fork_parent.get_str(f_.exe) == exe) {
-    parent_key = key_of(fork_parent, *exe);
-  }
+  const bool parents_file = fork_parent.valid() && fork_parent.get_str(f_.exe) == exe;
+  const std::string_view parent_entity =
+      parents_file ? fork_parent.get_str(f_.entity_id).value_or("") : std::string_view();
+  const auto parent_pid =
+      parents_file ? static_cast<uint32_t>(fork_parent.get_uint(f_.pid).value_or(0)) : 0u;
   std::lock_guard<std::mutex> lock(mu_);
-  const HashResult* r = results_.find(key);
-  if (r == nullptr && parent_key != 0) {
-    r = results_.find(parent_key);
+  const HashResult* r = cached(key, entity, pid, *exe);
+  if (r == nullptr && parents_file) {
+    r = cached(key_of(parent_entity, parent_pid, *exe), parent_entity, parent_pid, *exe);
   }
   if (r != nullptr) {
     if (r->status == HashStatus::kOk) {
@@ -92,7 +101,7 @@ HashEnricher::Step HashEnricher::one(Event& ev, Event obj, std::string_view fiel
     return Step::kFilled;
   }
   in_flight_.insert(key);
-  queue_.push_back(Request{key, pid, std::string(*exe)});
+  queue_.push_back(Request{key, Owner{std::string(entity), pid, std::string(*exe)}});
   cv_.notify_one();
   return Step::kQueued;
 }
@@ -146,7 +155,7 @@ void HashEnricher::worker() {
     lock.unlock();
     const uint64_t files = hasher_.files_hashed();
     const uint64_t bytes = hasher_.bytes_hashed();
-    HashResult res = hasher_.hash_exe(r.pid, r.exe, stopping_);
+    HashResult res = hasher_.hash_exe(r.owner.pid, r.owner.exe, stopping_);
     host().add(c_hashed_, hasher_.files_hashed() - files);
     host().add(c_bytes_, hasher_.bytes_hashed() - bytes);
     if (res.status == HashStatus::kTooLarge) {
@@ -156,7 +165,7 @@ void HashEnricher::worker() {
     }
     lock.lock();
     if (res.status != HashStatus::kStopped) {
-      results_.put(r.key, std::move(res));
+      results_.put(r.key, Cached{std::move(r.owner), std::move(res)});
     }
     in_flight_.erase(r.key);
     busy_ = false;

@@ -31,6 +31,9 @@ struct HashOptions {
   uint64_t timeout_ms = 500;
   size_t cache_entries = 8192;
   std::string proc_root = "/proc";
+  /// Tests: the bits of the cache's keys kept (0 makes every key collide, as chosen paths
+  /// could: a digest must still go only to its own program).
+  uint64_t key_mask = ~uint64_t{0};
   static constexpr size_t kQueueLimit = 1024;
 };
 
@@ -47,15 +50,31 @@ class HashEnricher : public Enricher {
   void wait_idle();
 
  private:
+  // Whose program a digest is: a cached digest is given only to the process it was made for
+  // (the 64-bit key only indexes the cache, and a chosen path could collide with another's).
+  struct Owner {
+    std::string entity;
+    uint32_t pid = 0;
+    std::string exe;
+    bool is(std::string_view e, uint32_t p, std::string_view x) const {
+      return pid == p && entity == e && exe == x;
+    }
+  };
+  struct Cached {
+    Owner owner;
+    HashResult result;
+  };
   struct Request {
     uint64_t key;
-    uint32_t pid;
-    std::string exe;
+    Owner owner;
   };
   /// What enrich() does for one of `process` and `parent`.
   enum class Step { kNone, kFilled, kMissing, kQueued };
 
-  uint64_t key_of(Event obj, std::string_view exe) const;
+  uint64_t key_of(std::string_view entity, uint32_t pid, std::string_view exe) const;
+  /// The cached digest under `key` when it is of this program (entity, pid and exe).
+  const HashResult* cached(uint64_t key, std::string_view entity, uint32_t pid,
+                           std::string_view exe);
   /// `fork_parent`: on a fork, the parent object, whose digest the child shares.
   Step one(Event& ev, Event obj, std::string_view field, Event fork_parent);
   void worker();
@@ -75,7 +94,7 @@ class HashEnricher : public Enricher {
   std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable idle_cv_;
-  enrich::LruCache<uint64_t, HashResult> results_;
+  enrich::LruCache<uint64_t, Cached> results_;
   std::deque<Request> queue_;
   std::unordered_set<uint64_t> in_flight_;
   bool busy_ = false;

@@ -83,6 +83,32 @@ TEST_F(HashTest, ExecEventIsParkedThenCarriesTheDigest) {
   en.stop();
 }
 
+// The cache is indexed by a 64-bit hash of the program's entity, pid and path, which a chosen
+// path could collide with: with every key colliding, each program still gets its own digest
+// (read again when another program's entry holds the key), never another's.
+TEST_F(HashTest, CollidingKeysNeverGiveAnotherProgramsDigest) {
+  TestHost th("hash");
+  HashEnricher en(th.host(), HashOptions{.key_mask = 0});
+  ASSERT_TRUE(en.start().ok());
+  const std::string a = write("a", "aaa");
+  const std::string b = write("b", "bbb");
+  struct Case {
+    const std::string& exe;
+    const char* entity;
+    const char* content;
+  };
+  for (const Case& c : {Case{a, "00000000000000a1", "aaa"}, Case{b, "00000000000000b1", "bbb"},
+                        Case{a, "00000000000000a1", "aaa"}, Case{a, "00000000000000a2", "aaa"},
+                        Case{b, "00000000000000b1", "bbb"}}) {
+    TestEvent t;
+    exec_event(t, 0, c.exe, c.entity);
+    Event ev = t.view();
+    ASSERT_EQ(settle(en, ev), NEEDLE_OK);
+    EXPECT_EQ(ev.get_str("process.exe_sha256").value_or(""), sha256_hex(c.content)) << c.exe;
+  }
+  en.stop();
+}
+
 TEST_F(HashTest, ParentDigestIsFilledToo) {
   TestHost th("hash");
   HashEnricher en(th.host(), HashOptions{});
