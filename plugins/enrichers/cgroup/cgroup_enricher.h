@@ -106,7 +106,7 @@ class CgroupEnricher : public Enricher {
   bool stopping_ = false;
   std::thread thread_;
 
-  enrich::PendingDeadlines pending_;  // pipeline thread only
+  enrich::PendingDeadlines pending_{api()};  // pipeline thread only
 
   uint32_t c_lookups_;
   uint32_t c_unresolved_;

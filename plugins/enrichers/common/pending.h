@@ -82,6 +82,9 @@ inline void unmark_incomplete(Event& ev, const Field& incomplete, std::string_vi
 
 class PendingDeadlines {
  public:
+  /// `api`: the host's (each event's id is read by field, once per call).
+  explicit PendingDeadlines(const needle_host_api* api) : id_(api, "id") {}
+
   /// Entries this much older than their deadline are dropped: the core gave up on the event
   /// (shutdown, or too many parked) without calling again.
   static constexpr uint64_t kForgetAfterNs = 30'000'000'000ull;
@@ -123,7 +126,7 @@ class PendingDeadlines {
     uint64_t deadline;
   };
 
-  static uint64_t key_of(const Event& ev) { return fnv1a(ev.get_str("id").value_or("")); }
+  uint64_t key_of(const Event& ev) const { return hash64(ev.get_str(id_).value_or("")); }
 
   void forget_stale(uint64_t now) {
     for (size_t i = 0; i < entries_.size();) {
@@ -136,6 +139,7 @@ class PendingDeadlines {
     }
   }
 
+  Field id_;
   std::vector<Entry> entries_;
 };
 

@@ -85,7 +85,7 @@ class CriEnricher : public Enricher {
   bool stopping_ = false;
   std::thread thread_;
 
-  enrich::PendingDeadlines pending_;  // pipeline thread only
+  enrich::PendingDeadlines pending_{api()};  // pipeline thread only
 
   uint32_t c_lookups_;
   uint32_t c_unknown_;

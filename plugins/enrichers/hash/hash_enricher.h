@@ -101,7 +101,7 @@ class HashEnricher : public Enricher {
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 
-  enrich::PendingDeadlines pending_;  // pipeline thread only
+  enrich::PendingDeadlines pending_{api()};  // pipeline thread only
 
   uint32_t c_hashed_;
   uint32_t c_bytes_;
