@@ -991,7 +991,7 @@ needle_node Event::copy(needle_node parent, const Field& f, const Event& from_ev
   const bool container = from.type == NEEDLE_NODE_OBJECT || from.type == NEEDLE_NODE_ARRAY;
   const Frozen* fz = nullptr;
   if (container) {
-    fz = from.shared() != nullptr ? from.shared() : src.frozen_for_copy(src_node);
+    fz = shared_form(src, src_node);
     // Into a shared subtree: the source's frozen form names the write.
     if (fz != nullptr && shares(parent) &&
         write_shared(parent, &f, from.type, 0, {}, fz,
@@ -1005,11 +1005,7 @@ needle_node Event::copy(needle_node parent, const Field& f, const Event& from_ev
   }
   if (container) {
     reset_children(n);   // replace, do not merge
-    if (fz != nullptr && !frozen_tree_) {
-      attach(n, fz);
-    } else {
-      copy_children(n, src, src_node, frozen_tree_);   // a frozen tree stays flat
-    }
+    fill_container(n, src, src_node, fz);
   } else if (from.type == NEEDLE_NODE_STRING) {
     std::string_view v = src.str(from);
     nodes_[n].v.s = {store(v), static_cast<uint32_t>(v.size())};   // valid UTF-8 already
@@ -1017,6 +1013,22 @@ needle_node Event::copy(needle_node parent, const Field& f, const Event& from_ev
     nodes_[n].v = from.v;
   }
   return n;
+}
+
+const Frozen* Event::shared_form(const Event& src, uint32_t n) const {
+  if (frozen_tree_) {
+    return nullptr;   // a frozen tree stays flat
+  }
+  const Frozen* fz = src.nodes_[n].shared();
+  return fz != nullptr ? fz : src.frozen_for_copy(n);
+}
+
+void Event::fill_container(uint32_t n, const Event& src, uint32_t from, const Frozen* fz) {
+  if (fz != nullptr) {
+    attach(n, fz);
+  } else {
+    copy_children(n, src, from, frozen_tree_);
+  }
 }
 
 void Event::copy_children(uint32_t to, const Event& src, uint32_t from, bool flatten,
@@ -1225,8 +1237,7 @@ needle_node Event::merge(needle_node parent, const Field& f, const Event& from_e
     return kNone;
   }
   const Event& src = *tree;
-  const Node& from = src.nodes_[src_node];
-  const Frozen* fz = from.shared() != nullptr ? from.shared() : src.frozen_for_copy(src_node);
+  const Frozen* fz = shared_form(src, src_node);
   if (fz != nullptr) {
     // Into a shared subtree: the source's frozen form names the merge.
     const uint32_t target = find(parent, f);
@@ -1259,15 +1270,7 @@ void Event::merge_children(uint32_t to, const Event& src, uint32_t from) {
     }
     const uint32_t n = add_node(to, sc.ikey, key, sc.type);
     if (sc.type == NEEDLE_NODE_OBJECT || sc.type == NEEDLE_NODE_ARRAY) {
-      // A member subtree is shared as a copy's would be (from its second merge on).
-      const Frozen* fz = frozen_tree_ ? nullptr
-                         : sc.shared() != nullptr ? sc.shared()
-                                                  : src.frozen_for_copy(c);
-      if (fz != nullptr) {
-        attach(n, fz);
-      } else {
-        copy_children(n, src, c, frozen_tree_);
-      }
+      fill_container(n, src, c, shared_form(src, c));   // shared as a copy's would be
     } else if (sc.type == NEEDLE_NODE_STRING) {
       const std::string_view v = src.str(sc);
       nodes_[n].v.s = {store(v), static_cast<uint32_t>(v.size())};   // valid UTF-8 already
@@ -1332,40 +1335,51 @@ bool Event::get_uint(needle_node parent, const Field& f, uint64_t& out) const {
   return n != kNone && t->get_uint(n, out);
 }
 
+namespace {
+// The fields stamp_event writes, resolved once.
+struct StampFields {
+  const Field& id = *make_field("id");
+  const Field& time = *make_field("time");
+  const Field& type = *make_field("type");
+  const Field& source = *make_field("source");
+  const Field& host = *make_field("host");
+  const Field& host_name = *make_field("host.name");
+  const Field& host_id = *make_field("host.id");
+  // Each a name of the root, interned (always, short of a full key table).
+  bool interned() const {
+    return id.parts.size() == 1 && time.parts.size() == 1 && type.parts.size() == 1 &&
+           source.parts.size() == 1 && host.parts.size() == 1;
+  }
+};
+const StampFields& stamp_fields() {
+  static const StampFields f;
+  return f;
+}
+}  // namespace
+
 bool Event::stamp_fresh(std::string_view id, std::string_view time, std::string_view source,
                         const Frozen* host) {
-  static const Field& f_id = *make_field("id");
-  static const Field& f_time = *make_field("time");
-  static const Field& f_type = *make_field("type");
-  static const Field& f_source = *make_field("source");
-  static const Field& f_host = *make_field("host");
-  if (nodes_.size() != 1 || nodes_[0].first != kNone || host == nullptr || f_id.parts.empty() ||
-      f_time.parts.empty() || f_type.parts.empty() || f_source.parts.empty() ||
-      f_host.parts.empty() || !valid_text(source)) {
+  const StampFields& f = stamp_fields();
+  if (nodes_.size() != 1 || nodes_[0].first != kNone || host == nullptr || !f.interned() ||
+      !valid_text(source)) {
     return false;
   }
-  const auto put = [this](const Field& f, std::string_view v) {
-    const uint32_t n = add_node(NEEDLE_ROOT, f.parts[0], {}, NEEDLE_NODE_STRING);
+  const auto put = [this](const Field& field, std::string_view v) {
+    const uint32_t n = add_node(NEEDLE_ROOT, field.parts[0], {}, NEEDLE_NODE_STRING);
     nodes_[n].v.s = {store(v), static_cast<uint32_t>(v.size())};
   };
   // The order of the general path below (and so of the JSON): id, time, type, source, host.
-  put(f_id, id);
-  put(f_time, time);
-  put(f_type, {});
-  put(f_source, source);
-  attach(add_node(NEEDLE_ROOT, f_host.parts[0], {}, NEEDLE_NODE_OBJECT), host);
+  put(f.id, id);
+  put(f.time, time);
+  put(f.type, {});
+  put(f.source, source);
+  attach(add_node(NEEDLE_ROOT, f.host.parts[0], {}, NEEDLE_NODE_OBJECT), host);
   return true;
 }
 
 void stamp_event(Event& ev, uint64_t start_ns, uint64_t seq, uint64_t boot_ns,
                  std::string_view source) {
-  static const Field& f_id = *make_field("id");
-  static const Field& f_time = *make_field("time");
-  static const Field& f_type = *make_field("type");
-  static const Field& f_source = *make_field("source");
-  static const Field& f_host = *make_field("host");
-  static const Field& f_host_name = *make_field("host.name");
-  static const Field& f_host_id = *make_field("host.id");
+  const StampFields& f = stamp_fields();
   // `host` is the same in every event: one subtree per thread, shared by its events and encoded
   // once (remade when the host's name changes).
   struct HostTemplate {
@@ -1387,9 +1401,9 @@ void stamp_event(Event& ev, uint64_t start_ns, uint64_t seq, uint64_t boot_ns,
   if (t.node == Event::kNone || t.name != name) {
     t.ev.clear();
     t.name = name;
-    t.ev.set_valid_str(NEEDLE_ROOT, f_host_name, name);
-    t.ev.set_valid_str(NEEDLE_ROOT, f_host_id, host_id());
-    t.node = t.ev.find(NEEDLE_ROOT, f_host);
+    t.ev.set_valid_str(NEEDLE_ROOT, f.host_name, name);
+    t.ev.set_valid_str(NEEDLE_ROOT, f.host_id, host_id());
+    t.node = t.ev.find(NEEDLE_ROOT, f.host);
     if (t.fz != nullptr) {
       release(t.fz);
     }
@@ -1405,19 +1419,18 @@ void stamp_event(Event& ev, uint64_t start_ns, uint64_t seq, uint64_t boot_ns,
   if (ev.stamp_fresh(std::string_view(id, n), std::string_view(when, w), source, t.fz)) {
     return;
   }
-  ev.set_valid_str(NEEDLE_ROOT, f_id, std::string_view(id, n));
-  ev.set_valid_str(NEEDLE_ROOT, f_time, std::string_view(when, w));
-  if (ev.find(NEEDLE_ROOT, f_type) == Event::kNone) {
-    ev.set_valid_str(NEEDLE_ROOT, f_type, "");   // its place, for the source's decode to fill
+  ev.set_valid_str(NEEDLE_ROOT, f.id, std::string_view(id, n));
+  ev.set_valid_str(NEEDLE_ROOT, f.time, std::string_view(when, w));
+  if (ev.find(NEEDLE_ROOT, f.type) == Event::kNone) {
+    ev.set_valid_str(NEEDLE_ROOT, f.type, "");   // its place, for the source's decode to fill
   }
-  ev.set_str(NEEDLE_ROOT, f_source, source);
-  ev.copy(NEEDLE_ROOT, f_host, t.ev, t.node);
+  ev.set_str(NEEDLE_ROOT, f.source, source);
+  ev.copy(NEEDLE_ROOT, f.host, t.ev, t.node);
 }
 
 std::string_view event_type(const Event& ev) {
-  static const Field& f_type = *make_field("type");
   std::string_view type;
-  ev.get_str(ev.find(NEEDLE_ROOT, f_type), type);
+  ev.get_str(NEEDLE_ROOT, stamp_fields().type, type);
   return type;
 }
 

@@ -298,6 +298,12 @@ class Event {
   /// that a foreign id of `src` names (`node` updated); nullptr when `src` is this event or the
   /// node does not exist.
   const Event* copy_source(const Event& src, uint32_t& node) const;
+  /// The frozen form by which `src`'s container `n` is shared when copied here: its own shared
+  /// subtree, or one made from its second copy on (frozen_for_copy); nullptr into a frozen tree
+  /// (flat) or on a first copy.
+  const Frozen* shared_form(const Event& src, uint32_t n) const;
+  /// The container `n` made `src`'s `from`: shared (`fz`, from shared_form) or copied.
+  void fill_container(uint32_t n, const Event& src, uint32_t from, const Frozen* fz);
   /// Appends under `to` copies of the children of `src`'s object `from` whose names `to` lacks.
   void merge_children(uint32_t to, const Event& src, uint32_t from);
   /// find below this event's node `from` of the parts of a field: read through shared subtrees.

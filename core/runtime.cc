@@ -532,8 +532,7 @@ void Runtime::route(Event* ev) {
   thread_local std::string json;
   thread_local std::string mp;
   thread_local std::vector<SinkState*> to;
-  std::string_view type;
-  type = event_type(*ev);
+  const std::string_view type = event_type(*ev);
   to.clear();
   for (auto& s : sinks_) {
     if (s->filter.matches(type)) {

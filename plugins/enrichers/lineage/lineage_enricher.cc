@@ -194,25 +194,27 @@ void LineageEnricher::push_args(Event obj, const Field& field, const ProcessInfo
 
 void LineageEnricher::give_context(Event proc, uint32_t pid, const ProcessInfo& info, Event& ev) {
   // What the table knows and the event may lack (exe, args, ppid) is built once per process into
-  // a template and merged in one call: the event's own fields stay. Truncated args are marked
-  // only when given, so their process takes the field-by-field way.
-  if (!info.args_truncated) {
-    const auto fill = [&](Event t, Template&) {
-      Event p = t.object(f_.process);
-      if (!info.exe.empty()) {
-        p.set(f_.exe, info.exe);
-      }
-      if (info.args_known) {
-        push_args(p, f_.args, info);
-      }
-      if (info.ppid != 0) {
-        p.set(f_.ppid, info.ppid);
-      }
-    };
-    if (const Template* t = template_of(contexts_, pid, 0, fill)) {
-      ev.merge(f_.process, t->tmpl.find(f_.process));
-      return;
+  // a template and merged in one call: the event's own fields stay.
+  const auto fill = [&](Event t, Template&) {
+    Event p = t.object(f_.process);
+    if (!info.exe.empty()) {
+      p.set(f_.exe, info.exe);
     }
+    if (info.args_known) {
+      push_args(p, f_.args, info);
+    }
+    if (info.ppid != 0) {
+      p.set(f_.ppid, info.ppid);
+    }
+  };
+  if (const Template* t = template_of(contexts_, pid, 0, fill)) {
+    // Truncated args are marked only when they are the ones given.
+    const bool mark = info.args_truncated && !proc.find(f_.args).valid();
+    ev.merge(f_.process, t->tmpl.find(f_.process));
+    if (mark) {
+      ev.mark_truncated("process.args");
+    }
+    return;
   }
   if (!info.exe.empty() && !proc.find(f_.exe).valid()) {
     proc.set(f_.exe, info.exe);

@@ -115,18 +115,16 @@ struct Reader {
   }
 };
 
+static_assert(Name::kCap >= kIpTextMax, "an address's text fits a name's buffer");
+
 void format_a(std::span<const std::byte> m, size_t off, Name& out) {
-  char text[kIpTextMax];
   out.len = static_cast<uint16_t>(
-      format_ipv4(reinterpret_cast<const uint8_t*>(m.data() + off), text));
-  std::memcpy(out.buf.data(), text, out.len);
+      format_ipv4(reinterpret_cast<const uint8_t*>(m.data() + off), out.buf.data()));
 }
 
 void format_aaaa(std::span<const std::byte> m, size_t off, Name& out) {
-  char text[kIpTextMax];
   out.len = static_cast<uint16_t>(
-      format_ipv6(reinterpret_cast<const uint8_t*>(m.data() + off), text));
-  std::memcpy(out.buf.data(), text, out.len);
+      format_ipv6(reinterpret_cast<const uint8_t*>(m.data() + off), out.buf.data()));
 }
 
 std::string_view numbered(std::string_view prefix, unsigned n, std::span<char, 16> buf) {

@@ -2,7 +2,6 @@
 
 #include <sys/sysmacros.h>
 
-#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstring>
@@ -161,20 +160,6 @@ std::string_view event_type(const FileRecord& rec) {
 }
 
 void open_flag_names(uint32_t flags, FlagNames& out) {
-  // Opens come in runs of the same flags: the last word's names are reused when all had one
-  // (views of static strings; an unnamed rest lives in its own FlagNames).
-  struct Last {
-    uint32_t flags = 0;
-    bool valid = false;
-    std::size_t count = 0;
-    std::array<std::string_view, std::tuple_size_v<decltype(FlagNames::names)>> names;
-  };
-  thread_local Last last;
-  if (last.valid && last.flags == flags) {
-    std::copy_n(last.names.begin(), last.count, out.names.begin());
-    out.count = last.count;
-    return;
-  }
   out.count = 0;
   auto add = [&out](std::string_view name) {
     if (out.count < out.names.size()) {
@@ -193,12 +178,7 @@ void open_flag_names(uint32_t flags, FlagNames& out) {
   if (rest != 0) {
     int n = std::snprintf(out.unknown, sizeof out.unknown, "0x%x", rest);
     add(std::string_view(out.unknown, static_cast<size_t>(n)));
-    return;
   }
-  last.flags = flags;
-  last.count = out.count;
-  std::copy_n(out.names.begin(), out.count, last.names.begin());
-  last.valid = true;
 }
 
 void op_flag_names(const FileRecord& rec, FlagNames& out) {

@@ -101,7 +101,8 @@ inline void fill_process(const needle_host_api* api, Event ev, const needle_task
   p.set(f.entity_id, std::string_view(id, 16));
 }
 
-/// What ProcessContexts and FieldTemplates make their templates with: the host (not copied).
+/// What ProcessContexts and FieldTemplates make their templates with: the host (not copied),
+/// and the slot logic they share.
 class TemplateMaker {
  public:
   TemplateMaker(const needle_host_api* api, needle_host* host) : api_(api), host_(host) {}
@@ -109,30 +110,29 @@ class TemplateMaker {
   TemplateMaker& operator=(const TemplateMaker&) = delete;
 
  protected:
+  /// The template of a value made from a key, one per slot: none on a key's first time
+  /// (`again` false: the slot's template, if any, is dropped), built by fill(Event) on its
+  /// second, kept while the key recurs. nullptr when the caller makes the value directly (a
+  /// first time, or no templates from this host).
+  template <typename Fill>
+  const TemplateEvent* recurring(TemplateEvent& tmpl, bool again, Fill fill) const {
+    if (!again) {
+      tmpl.reset();   // another key now: set directly, a template if it comes again
+      return nullptr;
+    }
+    if (!tmpl) {
+      tmpl = TemplateEvent(api_, host_);
+      if (!tmpl) {
+        return nullptr;   // no templates from this host
+      }
+      fill(tmpl.view());
+    }
+    return &tmpl;
+  }
+
   const needle_host_api* api_;
   needle_host* host_;
 };
-
-/// The template of a value made from a key, as ProcessContexts and FieldTemplates keep one per
-/// slot: none on a key's first time (`again` false: the slot's template, if any, is dropped),
-/// built by fill(Event) on its second, kept while the key recurs. nullptr when the caller makes
-/// the value directly (a first time, or no templates from this host).
-template <typename Fill>
-const TemplateEvent* recurring_template(const needle_host_api* api, needle_host* host,
-                                        TemplateEvent& tmpl, bool again, Fill fill) {
-  if (!again) {
-    tmpl.reset();   // another key now: set directly, a template if it comes again
-    return nullptr;
-  }
-  if (!tmpl) {
-    tmpl = TemplateEvent(api, host);
-    if (!tmpl) {
-      return nullptr;   // no templates from this host
-    }
-    fill(tmpl.view());
-  }
-  return &tmpl;
-}
 
 /// fill_process for a source whose events come in runs from one task (a file or network flood):
 /// the `process` object of a task context seen a second time is built once into a template
@@ -153,8 +153,8 @@ class ProcessContexts : public TemplateMaker {
     const bool again = s.seen && std::memcmp(&s.ctx, &t, sizeof t) == 0;
     s.ctx = t;
     s.seen = true;
-    const TemplateEvent* tmpl = recurring_template(api_, host_, s.tmpl, again,
-                                                   [&](Event v) { fill_process(api_, v, t); });
+    const TemplateEvent* tmpl =
+        recurring(s.tmpl, again, [&](Event v) { fill_process(api_, v, t); });
     // An event with process fields already gets them set among those (a copy would replace).
     if (tmpl == nullptr || ev.find(f.process).valid()) {
       fill_process(api_, ev, t);
@@ -192,8 +192,7 @@ class FieldTemplates : public TemplateMaker {
     const bool again = s.seen && s.key == key;
     s.key = key;
     s.seen = true;
-    const TemplateEvent* tmpl = recurring_template(api_, host_, s.tmpl, again,
-                                                   [&](Event v) { fill(v, field); });
+    const TemplateEvent* tmpl = recurring(s.tmpl, again, [&](Event v) { fill(v, field); });
     if (tmpl == nullptr) {
       fill(obj, field);
       return;

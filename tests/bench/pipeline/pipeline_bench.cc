@@ -684,8 +684,7 @@ class Pipeline {
     ev->cgroup_id = hdr->task.cgroup_id;
     Event v = view(ev);
     const needle_rc rc = sources_.at(hdr->source).decode(raw, v);
-    std::string_view type;
-    if (rc != NEEDLE_OK || (type = core::event_type(*ev)).empty()) {
+    if (rc != NEEDLE_OK || core::event_type(*ev).empty()) {
       errors_ += rc == NEEDLE_SKIP ? 0 : 1;
       pool_.release(ev);
       return nullptr;
@@ -774,9 +773,7 @@ class Pipeline {
   // Runtime::route with one JSON sink: the type filter, one encoding, the sink queue (its
   // consumer's wakeup deferred to the end of the pipeline batch).
   void route(core::Event* ev, bool to_sink) {
-    std::string_view type;
-    type = core::event_type(*ev);
-    if (!filter_.matches(type)) {
+    if (!filter_.matches(core::event_type(*ev))) {
       return;
     }
     json_.clear();
