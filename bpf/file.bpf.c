@@ -130,10 +130,10 @@ struct file_src {
  * *truncated when cut. */
 static __always_inline __u32 file_build(char* out, const struct file_src* src,
                                         struct needle_path_scratch* ps, __u32* from_user,
-                                        __u32* truncated) {
+                                        __u32* truncated, const int typed) {
   __u32 pflags = 0;
   if (src->file) {
-    __u32 len = needle_file_path(src->file, out, ps, &pflags);
+    __u32 len = needle_file_path_typed(src->file, out, ps, &pflags, typed);
     *truncated = pflags != 0;
     return len;
   }
@@ -153,10 +153,10 @@ static __always_inline __u32 file_build(char* out, const struct file_src* src,
     if (src->dirfd == FILE_AT_FDCWD) {
       struct fs_struct* fs = BPF_CORE_READ(task, fs);
       if (fs) {
-        pos = needle_path_of(&fs->pwd, out, ps, &pflags);
+        pos = needle_path_of_typed(&fs->pwd, out, ps, &pflags, typed);
       }
     } else {
-      pos = needle_file_path(needle_current_file(src->dirfd), out, ps, &pflags);
+      pos = needle_file_path_typed(needle_current_file(src->dirfd), out, ps, &pflags, typed);
     }
     *truncated = pflags != 0;
     if (first == 0) {
@@ -235,13 +235,14 @@ struct file_op {
  * path filters and returns its size, or 0 when filtered out. */
 static __always_inline __u32 file_build_record(struct file_scratch* s, const struct file_op* op,
                                                const struct file_src* path,
-                                               const struct file_src* new_path) {
+                                               const struct file_src* new_path,
+                                               const int typed) {
   struct file_record* rec = (struct file_record*)s->p.buf;
   char* out = (char*)s->p.buf + sizeof(*rec);
   needle_fill_header(&rec->hdr, op->kind, FILE_RECORD_VERSION, 0);
   __u32 flags = op->flags;
   __u32 from_user = 0, truncated = 0;
-  __u32 len = file_build(out, path, &s->path, &from_user, &truncated);
+  __u32 len = file_build(out, path, &s->path, &from_user, &truncated, typed);
   if (from_user) {
     flags |= FILE_F_PATH_FROM_USER;
   }
@@ -255,7 +256,8 @@ static __always_inline __u32 file_build_record(struct file_scratch* s, const str
     from_user = 0;
     truncated = 0;
     char* out2 = out + len;
-    new_len = file_build(out2, new_path, &s->path, &from_user, &truncated) & FILE_REGION_MASK;
+    new_len = file_build(out2, new_path, &s->path, &from_user, &truncated, typed) &
+              FILE_REGION_MASK;
     if (from_user) {
       flags |= FILE_F_NEW_PATH_FROM_USER;
     }
@@ -282,8 +284,15 @@ static __always_inline __u32 file_build_record(struct file_scratch* s, const str
   rec->dev = 0;
   if (op->inode_of) {
     struct file* of = op->inode_of;
-    struct inode* inode = BPF_CORE_READ(of, f_inode);
-    if (inode) {
+    struct inode* inode = typed ? NEEDLE_TYPED(file, of)->f_inode : BPF_CORE_READ(of, f_inode);
+    if (inode && typed) {
+      rec->flags |= FILE_F_HAS_INODE;
+      rec->ino = inode->i_ino;
+      rec->dev = inode->i_sb->s_dev;
+      if (op->kind == FILE_KIND_OPEN) {
+        rec->mode = inode->i_mode;
+      }
+    } else if (inode) {
       rec->flags |= FILE_F_HAS_INODE;
       rec->ino = BPF_CORE_READ(inode, i_ino);
       rec->dev = BPF_CORE_READ(inode, i_sb, s_dev);
@@ -298,12 +307,12 @@ static __always_inline __u32 file_build_record(struct file_scratch* s, const str
 }
 
 static __always_inline int file_emit(const struct file_op* op, const struct file_src* path,
-                                     const struct file_src* new_path) {
+                                     const struct file_src* new_path, const int typed) {
   struct file_scratch* s = file_scratch();
   if (!s) {
     return 0;
   }
-  __u32 size = file_build_record(s, op, path, new_path);
+  __u32 size = file_build_record(s, op, path, new_path, typed);
   if (size == 0 || size > FILE_BUF_SIZE) {
     return 0;
   }
@@ -360,7 +369,8 @@ static __always_inline int file_open_writes(__u32 open_flags) {
 }
 
 static __always_inline int file_open_done(struct file* file, __u32 open_flags, __u32 create_mode,
-                                          __u16 syscall, __u8 abi, __u8 route) {
+                                          __u16 syscall, __u8 abi, __u8 route,
+                                          const int typed) {
   if (!file) {
     return 0;
   }
@@ -380,15 +390,15 @@ static __always_inline int file_open_done(struct file* file, __u32 open_flags, _
   __u32 mask = file_created_mask();
   if (!mask) {
     op.flags |= FILE_F_CREATE_UNKNOWN;
-  } else if (BPF_CORE_READ(file, f_mode) & mask) {
+  } else if ((typed ? NEEDLE_TYPED(file, file)->f_mode : BPF_CORE_READ(file, f_mode)) & mask) {
     op.flags |= FILE_F_CREATED;
   }
   (void)create_mode;
   struct file_src path = {.file = file};
-  return file_emit(&op, &path, NULL);
+  return file_emit(&op, &path, NULL, typed);
 }
 
-NEEDLE_SYS_EXIT_HANDLER(file_open_exit) {
+NEEDLE_SYS_EXIT_HANDLER_TYPED(file_open_exit) {
   if (ret < 0) {
     return 0;
   }
@@ -433,7 +443,7 @@ NEEDLE_SYS_EXIT_HANDLER(file_open_exit) {
     }
   }
   struct file* file = needle_current_file((int)ret);
-  return file_open_done(file, flags, mode, (__u16)nr, (__u8)sys->abi, FILE_ROUTE_SYSCALL);
+  return file_open_done(file, flags, mode, (__u16)nr, (__u8)sys->abi, FILE_ROUTE_SYSCALL, typed);
 }
 
 /* ---- name-based operations -------------------------------------------------------------- */
@@ -450,7 +460,7 @@ static __always_inline struct file_src user_src(int dirfd, const struct needle_s
   return s;
 }
 
-NEEDLE_SYS_EXIT_HANDLER(file_unlink_exit) {
+NEEDLE_SYS_EXIT_HANDLER_TYPED(file_unlink_exit) {
   if (ret != 0 || needle_current_filtered()) {
     return 0;
   }
@@ -467,10 +477,10 @@ NEEDLE_SYS_EXIT_HANDLER(file_unlink_exit) {
       op.op_flags = FILE_AT_REMOVEDIR;
     }
   }
-  return file_emit(&op, &path, NULL);
+  return file_emit(&op, &path, NULL, typed);
 }
 
-NEEDLE_SYS_EXIT_HANDLER(file_rename_exit) {
+NEEDLE_SYS_EXIT_HANDLER_TYPED(file_rename_exit) {
   if (ret != 0 || needle_current_filtered()) {
     return 0;
   }
@@ -488,10 +498,10 @@ NEEDLE_SYS_EXIT_HANDLER(file_rename_exit) {
       op.op_flags = sys->args[4];
     }
   }
-  return file_emit(&op, &from, &to);
+  return file_emit(&op, &from, &to, typed);
 }
 
-NEEDLE_SYS_EXIT_HANDLER(file_chmod_exit) {
+NEEDLE_SYS_EXIT_HANDLER_TYPED(file_chmod_exit) {
   if (ret != 0 || needle_current_filtered()) {
     return 0;
   }
@@ -516,10 +526,10 @@ NEEDLE_SYS_EXIT_HANDLER(file_chmod_exit) {
     }
   }
   op.mode &= 07777;
-  return file_emit(&op, &path, NULL);
+  return file_emit(&op, &path, NULL, typed);
 }
 
-NEEDLE_SYS_EXIT_HANDLER(file_chown_exit) {
+NEEDLE_SYS_EXIT_HANDLER_TYPED(file_chown_exit) {
   if (ret != 0 || needle_current_filtered()) {
     return 0;
   }
@@ -557,10 +567,10 @@ NEEDLE_SYS_EXIT_HANDLER(file_chown_exit) {
     op.flags |= FILE_F_GID;
     op.gid = gid;
   }
-  return file_emit(&op, &path, NULL);
+  return file_emit(&op, &path, NULL, typed);
 }
 
-NEEDLE_SYS_EXIT_HANDLER(file_link_exit) {
+NEEDLE_SYS_EXIT_HANDLER_TYPED(file_link_exit) {
   if (ret != 0 || needle_current_filtered()) {
     return 0;
   }
@@ -574,12 +584,12 @@ NEEDLE_SYS_EXIT_HANDLER(file_link_exit) {
     to = user_src(NEEDLE_SYS_INT(sys, 2), sys, 3);
     op.op_flags = sys->args[4];
   }
-  return file_emit(&op, &from, &to);
+  return file_emit(&op, &from, &to, typed);
 }
 
 /* path: the link's target as given (a symlink's target is not resolved when it is made);
  * new_path: the link itself. */
-NEEDLE_SYS_EXIT_HANDLER(file_symlink_exit) {
+NEEDLE_SYS_EXIT_HANDLER_TYPED(file_symlink_exit) {
   if (ret != 0 || needle_current_filtered()) {
     return 0;
   }
@@ -592,7 +602,7 @@ NEEDLE_SYS_EXIT_HANDLER(file_symlink_exit) {
   } else {
     link = user_src(NEEDLE_SYS_INT(sys, 1), sys, 2);
   }
-  return file_emit(&op, &target, &link);
+  return file_emit(&op, &target, &link, typed);
 }
 
 /* ---- io_uring --------------------------------------------------------------------------- */
@@ -650,7 +660,7 @@ static __always_inline int file_uring_submit(struct io_kiocb* req) {
   if (!s) {
     return 0;
   }
-  __u32 size = file_build_record(s, &op, &path, two ? &new_path : NULL);
+  __u32 size = file_build_record(s, &op, &path, two ? &new_path : NULL, 0);
   if (size == 0 || size > FILE_BUF_SIZE) {
     return 0;
   }
@@ -676,7 +686,7 @@ static __always_inline int file_uring_complete(struct io_kiocb* req, int res) {
     __u32 flags = (__u32)BPF_CORE_READ(open, how.flags);
     __u32 mode = (__u32)BPF_CORE_READ(open, how.mode);
     struct file* file = needle_current_file(res);
-    return file_open_done(file, flags, mode, opcode, 0, FILE_ROUTE_IO_URING);
+    return file_open_done(file, flags, mode, opcode, 0, FILE_ROUTE_IO_URING, 0);
   }
   if (opcode != FILE_IORING_OP_RENAMEAT && opcode != FILE_IORING_OP_UNLINKAT &&
       opcode != FILE_IORING_OP_LINKAT && opcode != FILE_IORING_OP_SYMLINKAT) {

@@ -113,8 +113,13 @@ std::string syscall_name(const SyscallClaim& c) {
   return "syscall " + std::to_string(c.nr) + " (" + abi_name(c.abi) + ")";
 }
 
+// A syscall handler's rung is the dispatcher's ("tp_btf") or a variant of it ("tp_btf+typed": the
+// same program type, built for newer kernels); the dispatcher part is what tail calls need.
+std::string dispatcher_part(const std::string& rung) { return rung.substr(0, rung.find('+')); }
+
 bool is_dispatcher_rung(const std::string& rung) {
-  return rung == "tp_btf" || rung == "raw_tp" || rung == "tp";
+  const std::string d = dispatcher_part(rung);
+  return d == "tp_btf" || d == "raw_tp" || d == "tp";
 }
 
 }  // namespace
@@ -357,7 +362,7 @@ ProbeManager::Attempt ProbeManager::try_load(Instance* inst, std::span<const uns
     auto it = choice.find(p.hook);
     if (it != choice.end() && it->second == p.rung) {
       names += (names.empty() ? "" : ", ") + p.program;
-      if (p.rung == "tp") {
+      if (dispatcher_part(p.rung) == "tp") {
         ensure_tracefs();
       }
     }
@@ -800,15 +805,23 @@ std::vector<SyscallClaim> ProbeManager::prepare_syscalls(
   }
   std::string where = "source '" + inst->id + "': ";
   if (!sys_) {
-    // The dispatcher takes the best rung that every syscall hook of this source offers.
+    // The dispatcher takes the best rung that every syscall hook of this source offers (in one
+    // of its variants).
+    auto offers = [&](const std::string& h, const std::string& d) {
+      return std::any_of(ladder[h].begin(), ladder[h].end(), [&](const std::string& r) {
+        return dispatcher_part(r) == d;
+      });
+    };
     std::vector<std::string> candidates;
     for (auto& r : ladder[sys_hooks.front()]) {
-      bool everywhere = is_dispatcher_rung(r);
+      const std::string d = dispatcher_part(r);
+      bool everywhere = is_dispatcher_rung(r) &&
+                        std::find(candidates.begin(), candidates.end(), d) == candidates.end();
       for (auto& h : sys_hooks) {
-        everywhere = everywhere && std::find(ladder[h].begin(), ladder[h].end(), r) != ladder[h].end();
+        everywhere = everywhere && offers(h, d);
       }
       if (everywhere) {
-        candidates.push_back(r);
+        candidates.push_back(d);
       }
     }
     if (candidates.empty()) {
@@ -832,7 +845,13 @@ std::vector<SyscallClaim> ProbeManager::prepare_syscalls(
   }
   for (auto& h : sys_hooks) {
     auto& l = ladder[h];
-    if (std::find(l.begin(), l.end(), sys_->rung) == l.end()) {
+    std::vector<std::string> on_dispatcher;   // its variants on the dispatcher's rung, best first
+    for (auto& r : l) {
+      if (dispatcher_part(r) == sys_->rung) {
+        on_dispatcher.push_back(r);
+      }
+    }
+    if (on_dispatcher.empty()) {
       std::string offered;
       for (auto& r : l) {
         offered += (offered.empty() ? "" : ", ") + r;
@@ -845,7 +864,7 @@ std::vector<SyscallClaim> ProbeManager::prepare_syscalls(
       }
       throw BpfError(msg);
     }
-    l = {sys_->rung};
+    l = std::move(on_dispatcher);
   }
   return claims;
 }

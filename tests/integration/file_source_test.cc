@@ -72,11 +72,12 @@ bool bool_field(const nlohmann::json& ev, const std::string& dotted) {
   return f != nullptr && f->is_boolean() && f->get<bool>();
 }
 
-// The syscall routes of one ABI, each on its own names; `prefix` is "" or "ia32:".
-void run_and_check_syscall_routes(bool compat) {
+// The syscall routes of one ABI, each on its own names; `prefix` is "" or "ia32:". `rung` pins
+// the syscall hooks' rung ("": needle's choice, the typed one where the kernel has it).
+void run_and_check_syscall_routes(bool compat, const std::string& rung = "") {
   TempDir d;
   Needle n(d);
-  NEEDLE_START_BPF(n, file_config(d));
+  NEEDLE_START_BPF(n, file_config(d, rung.empty() ? "" : "rung = \"" + rung + "\"\n"));
   const std::string& dir = d.path();
   const std::string p = compat ? "ia32:" : "";
   // opens (creations)
@@ -190,6 +191,11 @@ TEST(FileSource, EveryIa32CompatRouteReportsItsOperation) {
     GTEST_SKIP() << "no 32-bit helper: gcc -m32 (gcc-multilib) was not available at build time";
   }
   run_and_check_syscall_routes(true);
+}
+
+// The plain rung (what kernels before 6.2 run): every route and field as on the typed one.
+TEST(FileSource, EveryNativeSyscallRouteReportsItsOperationOnThePlainRung) {
+  run_and_check_syscall_routes(false, "tp_btf");
 }
 
 TEST(FileSource, IoUringRoutesThatBypassSyscallsAreReported) {
@@ -363,27 +369,63 @@ TEST(FileSource, PathsAndExcludePathsFilterWholeComponentsInTheKernel) {
       << "a rename into a watched folder is reported";
 }
 
+// Each dispatcher rung, plain ("tp_btf": every field of the file, inode and path walk read with
+// bpf_probe_read_kernel) and typed ("tp_btf+typed": read directly through bpf_rdonly_cast): the
+// same events, with the inode, the mode and paths through a directory fd and the cwd.
 class FileSourceRung : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(FileSourceRung, PinnedDispatcherRungReportsOpenRenameAndUnlink) {
+TEST_P(FileSourceRung, PinnedRungReportsOpenRenameFchmodAndUnlink) {
   const std::string rung = GetParam();
   TempDir d;
   Needle n(d);
   NEEDLE_START_BPF(n, file_config(d, "rung = \"" + rung + "\"\n"));
-  EXPECT_NE(n.err().find("the syscall dispatcher runs on rung " + rung), std::string::npos)
+  EXPECT_NE(n.err().find("the syscall dispatcher runs on rung " + rung.substr(0, rung.find('+'))),
+            std::string::npos)
       << n.err();
+  for (const char* hook : {"open", "unlink", "rename", "chmod", "chown", "link", "symlink"}) {
+    EXPECT_NE(n.err().find("hook " + std::string(hook) + " runs on rung " + rung + "\n"),
+              std::string::npos)
+        << hook << "\n"
+        << n.err();
+  }
   route(false, {"openat", d.path(), "f"});
   route(false, {"rename", d.file("f"), d.file("g")});
+  route(false, {"fchmod", d.file("g")});
   route(false, {"unlink", d.file("g")});
   ASSERT_EQ(n.stop(), 0) << n.err();
   auto evs = read_events(d.file("events.jsonl"));
-  expect_one(evs, "file.create", d.file("f"), "openat");
+  auto created = expect_one(evs, "file.create", d.file("f"), "openat");
+  EXPECT_GT(int_field(created, "file.inode"), 0) << created.dump();
   EXPECT_EQ(str_field(expect_one(evs, "file.rename", d.file("f"), "rename"), "file.new_path"),
             d.file("g"));
+  auto chmod = expect_one(evs, "file.chmod", d.file("g"), "fchmod");
+  EXPECT_EQ(int_field(chmod, "file.inode"), int_field(created, "file.inode")) << chmod.dump();
   expect_one(evs, "file.unlink", d.file("g"), "unlink");
 }
 
-INSTANTIATE_TEST_SUITE_P(Rungs, FileSourceRung, ::testing::Values("tp_btf", "raw_tp", "tp"));
+INSTANTIATE_TEST_SUITE_P(Rungs, FileSourceRung,
+                         ::testing::Values("tp_btf", "raw_tp", "tp", "tp_btf+typed",
+                                           "raw_tp+typed", "tp+typed"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           if (size_t plus = name.find('+'); plus != std::string::npos) {
+                             name = name.substr(0, plus) + "_typed";
+                           }
+                           return name;
+                         });
+
+TEST(FileSource, HooksRunOnTheTypedRungWhereTheKernelHasIt) {
+  TempDir d;
+  Needle n(d);
+  NEEDLE_START_BPF(n, file_config(d, ""));
+  // Linux 6.2 and later have bpf_rdonly_cast; before, each hook logs why it fell back.
+  const bool typed = n.err().find("hook open runs on rung tp_btf+typed\n") != std::string::npos;
+  const bool fell_back = n.err().find("cannot use rung tp_btf+typed") != std::string::npos;
+  EXPECT_TRUE(typed || fell_back) << n.err();
+  route(false, {"openat", d.path(), "f"});
+  ASSERT_EQ(n.stop(), 0) << n.err();
+  expect_one(read_events(d.file("events.jsonl")), "file.create", d.file("f"), "openat");
+}
 
 TEST(FileSource, TwoSourcesClaimingOneSyscallIsAStartupErrorNamingBoth) {
   TempDir d;

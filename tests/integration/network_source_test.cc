@@ -213,7 +213,8 @@ void expect_event(const std::vector<nlohmann::json>& evs, const Expected& w,
 // Through the helper, over IPv4 and IPv6: listen; per accept route a connect and that accept; a
 // non-blocking connect left under way; a connected UDP socket. `via` is "" (the syscalls) or
 // "socketcall:" (the ia32 multiplexer); each event must name its route and carry the helper's
-// pid and the sockets' addresses. `rung` pins the dispatcher's rung ("": needle's choice).
+// pid and the sockets' addresses. `rung` pins the syscall hooks' rung ("": needle's choice): a
+// dispatcher rung ("tp_btf") or its typed variant ("tp_btf+typed").
 void run_and_check_routes(bool compat, const std::string& via,
                           const std::vector<std::string>& accepts, const std::string& rung = "") {
   if (compat && access(helper(true).c_str(), X_OK) != 0) {
@@ -223,8 +224,15 @@ void run_and_check_routes(bool compat, const std::string& via,
   Needle n(d);
   NEEDLE_START_BPF(n, net_config(d, rung.empty() ? "" : "rung = \"" + rung + "\"\n"));
   if (!rung.empty()) {
-    EXPECT_NE(n.err().find("the syscall dispatcher runs on rung " + rung), std::string::npos)
+    EXPECT_NE(n.err().find("the syscall dispatcher runs on rung " + rung.substr(0, rung.find('+'))),
+              std::string::npos)
         << n.err();
+    for (const char* hook : {"connect", "accept", "listen", "socketcall"}) {
+      EXPECT_NE(n.err().find("hook " + std::string(hook) + " runs on rung " + rung + "\n"),
+                std::string::npos)
+          << hook << "\n"
+          << n.err();
+    }
   }
   const std::string p = (compat ? "ia32:" : "") + via;
   std::vector<std::pair<std::string, Expected>> want;  // family, event
@@ -350,13 +358,30 @@ TEST(NetworkSource, IoUringConnectAndAcceptAreReportedWithTheirRoute) {
 // io_uring hook is pinned to the same rung.
 class NetworkSourceRung : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(NetworkSourceRung, PinnedRungReportsTheIa32AndIoUringRoutes) {
+TEST_P(NetworkSourceRung, PinnedRungReportsTheNativeIa32AndIoUringRoutes) {
+  run_and_check_routes(false, "", {"accept", "accept4"}, GetParam());
   run_and_check_routes(true, "", {"accept4"}, GetParam());
   run_and_check_routes(true, "socketcall:", {"accept4"}, GetParam());
   io_uring_round(GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(Rungs, NetworkSourceRung, ::testing::Values("tp_btf", "raw_tp", "tp"));
+
+// The typed variant of each dispatcher rung (the socket read with direct loads): the same
+// events, field for field, over IPv4 and IPv6, natively and through ia32 and socketcall.
+class NetworkSourceTypedRung : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(NetworkSourceTypedRung, PinnedTypedRungReportsEveryRoute) {
+  run_and_check_routes(false, "", {"accept", "accept4"}, GetParam());
+  run_and_check_routes(true, "", {"accept4"}, GetParam());
+  run_and_check_routes(true, "socketcall:", {"accept4"}, GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(Rungs, NetworkSourceTypedRung,
+                         ::testing::Values("tp_btf+typed", "raw_tp+typed", "tp+typed"),
+                         [](const auto& info) {
+                           return info.param.substr(0, info.param.find('+')) + "_typed";
+                         });
 
 }  // namespace
 }  // namespace needle::test

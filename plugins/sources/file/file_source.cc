@@ -24,15 +24,16 @@ namespace needle::file {
 namespace {
 
 // Each hook's rungs, best first (program names as in bpf/file.bpf.c). The syscall hooks run on
-// the shared dispatcher's rung; io_uring is optional (a kernel may be built without it).
+// the shared dispatcher's rung, typed (bpf_rdonly_cast, Linux 6.2+: the file, its inode and the
+// path walk load directly) before plain; io_uring is optional (a kernel may be built without it).
 constexpr needle_bpf_program kPrograms[] = {
-    NEEDLE_SYSCALL_HOOK("file_open_exit", "open"),
-    NEEDLE_SYSCALL_HOOK("file_unlink_exit", "unlink"),
-    NEEDLE_SYSCALL_HOOK("file_rename_exit", "rename"),
-    NEEDLE_SYSCALL_HOOK("file_chmod_exit", "chmod"),
-    NEEDLE_SYSCALL_HOOK("file_chown_exit", "chown"),
-    NEEDLE_SYSCALL_HOOK("file_link_exit", "link"),
-    NEEDLE_SYSCALL_HOOK("file_symlink_exit", "symlink"),
+    NEEDLE_SYSCALL_HOOK_TYPED("file_open_exit", "open"),
+    NEEDLE_SYSCALL_HOOK_TYPED("file_unlink_exit", "unlink"),
+    NEEDLE_SYSCALL_HOOK_TYPED("file_rename_exit", "rename"),
+    NEEDLE_SYSCALL_HOOK_TYPED("file_chmod_exit", "chmod"),
+    NEEDLE_SYSCALL_HOOK_TYPED("file_chown_exit", "chown"),
+    NEEDLE_SYSCALL_HOOK_TYPED("file_link_exit", "link"),
+    NEEDLE_SYSCALL_HOOK_TYPED("file_symlink_exit", "symlink"),
     hook_program("file_uring_submit_tp_btf", "io_uring", "tp_btf", 0, 0),
     hook_program("file_uring_complete_tp_btf", "io_uring", "tp_btf", 0, 0),
     hook_program("file_uring_submit_raw_tp", "io_uring", "raw_tp", 0, 0),

@@ -13,10 +13,10 @@ namespace {
 
 // Program names as in bpf/network.bpf.c; io_uring is optional.
 constexpr needle_bpf_program kPrograms[] = {
-    NEEDLE_SYSCALL_HOOK("net_connect_exit", "connect"),
-    NEEDLE_SYSCALL_HOOK("net_accept_exit", "accept"),
-    NEEDLE_SYSCALL_HOOK("net_listen_exit", "listen"),
-    NEEDLE_SYSCALL_HOOK("net_socketcall_exit", "socketcall"),
+    NEEDLE_SYSCALL_HOOK_TYPED("net_connect_exit", "connect"),
+    NEEDLE_SYSCALL_HOOK_TYPED("net_accept_exit", "accept"),
+    NEEDLE_SYSCALL_HOOK_TYPED("net_listen_exit", "listen"),
+    NEEDLE_SYSCALL_HOOK_TYPED("net_socketcall_exit", "socketcall"),
     hook_program("net_uring_complete_tp_btf", "io_uring", "tp_btf", 0, 0),
     hook_program("net_uring_complete_raw_tp", "io_uring", "raw_tp", 0, 0),
     hook_program("net_uring_complete_tp", "io_uring", "tp", 0, 0),

@@ -45,4 +45,16 @@ constexpr needle_syscall compat_syscall(uint32_t nr, const char* hook) {
       ::needle::hook_program(handler "_raw_tp", hook, "raw_tp", 1, NEEDLE_PROG_SYSCALL),    \
       ::needle::hook_program(handler "_tp", hook, "tp", 1, NEEDLE_PROG_SYSCALL)
 
+/// The six programs of an exit handler written with NEEDLE_SYS_EXIT_HANDLER_TYPED: on each
+/// dispatcher rung the typed program (rung "<rung>+typed", Linux 6.2+) first, the plain one as
+/// its fallback.
+#define NEEDLE_SYSCALL_HOOK_TYPED(handler, hook)                                                 \
+  ::needle::hook_program(handler "_tp_btf_typed", hook, "tp_btf+typed", 1, NEEDLE_PROG_SYSCALL),  \
+      ::needle::hook_program(handler "_tp_btf", hook, "tp_btf", 1, NEEDLE_PROG_SYSCALL),          \
+      ::needle::hook_program(handler "_raw_tp_typed", hook, "raw_tp+typed", 1,                    \
+                             NEEDLE_PROG_SYSCALL),                                                \
+      ::needle::hook_program(handler "_raw_tp", hook, "raw_tp", 1, NEEDLE_PROG_SYSCALL),          \
+      ::needle::hook_program(handler "_tp_typed", hook, "tp+typed", 1, NEEDLE_PROG_SYSCALL),      \
+      ::needle::hook_program(handler "_tp", hook, "tp", 1, NEEDLE_PROG_SYSCALL)
+
 #endif  // NEEDLE_BPF_OBJECT_H

@@ -17,6 +17,18 @@
  * plugin sets with host->bpf_set_global before load (the verifier then prunes dead branches). */
 #define NEEDLE_CONFIG(type, name, value) const volatile type name = value
 
+/* bpf_rdonly_cast (Linux 6.2+) gives a plain kernel pointer (read from memory, or a scalar such
+ * as a file from the fd table) its BTF type, so that its fields load directly (a few nanoseconds)
+ * instead of through bpf_probe_read_kernel (tens each). Declared weak: an object that mentions it
+ * still loads on a kernel without it, where only the programs that call it are refused. Call it
+ * only through NEEDLE_TYPED, in programs of a "+typed" rung (NEEDLE_SYS_EXIT_HANDLER_TYPED), so
+ * that the plain rung below each of them remains for older kernels. */
+extern void* bpf_rdonly_cast(const void* obj, __u32 btf_id) __ksym __weak;
+
+/* `ptr` as a `struct type*` whose fields load directly (read-only; a bad pointer reads as 0). */
+#define NEEDLE_TYPED(type, ptr) \
+  ((struct type*)bpf_rdonly_cast((const void*)(ptr), bpf_core_type_id_kernel(struct type)))
+
 /* Set by needle before load. */
 NEEDLE_CONFIG(__u32, needle_source_index, 0);
 NEEDLE_CONFIG(__u32, needle_self_tgid, 0);
@@ -213,7 +225,17 @@ __attribute__((noinline)) int needle_fill_current_ctx(struct needle_task_ctx* ct
   }
   ctx->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
   ctx->start_ns = leader->start_boottime;
-  bpf_probe_read_kernel_str(&ctx->comm, sizeof(ctx->comm), task->comm);
+  /* The kernel keeps comm NUL-padded (strscpy_pad): two direct loads copy it whole. */
+  _Static_assert(sizeof(ctx->comm) == 16, "comm is two words");
+  if (bpf_core_field_size(struct task_struct, comm) == 16) {
+    const __u64* words = (const __u64*)task->comm;
+    __u64 w0 = words[0];
+    __u64 w1 = words[1];
+    __builtin_memcpy(ctx->comm, &w0, 8);
+    __builtin_memcpy(ctx->comm + 8, &w1, 8);
+  } else {
+    bpf_probe_read_kernel_str(&ctx->comm, sizeof(ctx->comm), task->comm);
+  }
   return 0;
 }
 

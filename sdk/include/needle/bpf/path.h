@@ -85,8 +85,9 @@ struct needle_path_loop {
   char* out;
 };
 
-/* One step up: into the parent mount at a mount root, else to the parent dentry. */
-static long needle_path_walk_step(__u32 index, void* arg) {
+/* One step up: into the parent mount at a mount root, else to the parent dentry. `typed`: the
+ * dentry and mount are read directly (NEEDLE_TYPED), else through bpf_probe_read_kernel. */
+static __always_inline long needle_path_walk(__u32 index, void* arg, const int typed) {
   struct needle_path_scratch* s = ((struct needle_path_loop*)arg)->s;
   struct dentry* dentry = (struct dentry*)s->dentry;
   struct mount* mnt = (struct mount*)s->mnt;
@@ -99,15 +100,17 @@ static long needle_path_walk_step(__u32 index, void* arg) {
     return 1;
   }
   if (s->dentry == s->mnt_root) {
-    struct mount* parent = BPF_CORE_READ(mnt, mnt_parent);
+    struct mount* m = typed ? NEEDLE_TYPED(mount, mnt) : mnt;
+    struct mount* parent = typed ? m->mnt_parent : BPF_CORE_READ(mnt, mnt_parent);
     if (!parent || parent == mnt) {
       s->done = 1;   /* root of the namespace, or of a detached / internal mount */
       return 1;
     }
-    s->dentry = (__u64)BPF_CORE_READ(mnt, mnt_mountpoint);
+    s->dentry = (__u64)(typed ? m->mnt_mountpoint : BPF_CORE_READ(mnt, mnt_mountpoint));
     s->mnt = (__u64)parent;
     s->vfsmnt = (__u64)parent + bpf_core_field_offset(struct mount, mnt);
-    s->mnt_root = (__u64)BPF_CORE_READ(parent, mnt.mnt_root);
+    s->mnt_root = (__u64)(typed ? NEEDLE_TYPED(mount, parent)->mnt.mnt_root
+                                : BPF_CORE_READ(parent, mnt.mnt_root));
     return 0;
   }
   __u32 depth = s->depth;
@@ -116,7 +119,12 @@ static long needle_path_walk_step(__u32 index, void* arg) {
   }
   struct needle_dentry_head head;
   __u32 len = 0;
-  if (needle_dentry_head(dentry, &head, &len) != 0) {
+  if (typed) {
+    struct dentry* d = NEEDLE_TYPED(dentry, dentry);
+    head.parent = (__u64)d->d_parent;
+    head.name = (__u64)d->d_name.name;
+    len = d->d_name.len;
+  } else if (needle_dentry_head(dentry, &head, &len) != 0) {
     s->done = 1;
     return 1;
   }
@@ -143,6 +151,14 @@ static long needle_path_walk_step(__u32 index, void* arg) {
   s->total += len + 1;
   s->dentry = (__u64)up;
   return s->pseudo ? 1 : 0;
+}
+
+static long needle_path_walk_step(__u32 index, void* arg) {
+  return needle_path_walk(index, arg, 0);
+}
+
+static long needle_path_walk_step_typed(__u32 index, void* arg) {
+  return needle_path_walk(index, arg, 1);
 }
 
 /* Writes component `depth - 1 - index` (root side first), dropping top components while the
@@ -194,10 +210,13 @@ __attribute__((noinline)) int needle_current_root(struct needle_path_scratch* s)
 }
 
 /* Resolves (vfsmnt, dentry) into `out` (NEEDLE_PATH_BUF_SIZE writable bytes) and returns its
- * length (0 when dentry or vfsmnt is NULL). ORs NEEDLE_PATH_TRUNCATED_* into *flags. */
-static __always_inline __u32 needle_path_resolve(struct vfsmount* vfsmnt, struct dentry* dentry,
-                                                 char* out, struct needle_path_scratch* scratch,
-                                                 __u32* flags) {
+ * length (0 when dentry or vfsmnt is NULL). ORs NEEDLE_PATH_TRUNCATED_* into *flags. `typed`
+ * (a constant): 1 in a program of a "+typed" rung, where the walk's dentries and mounts load
+ * directly; the *_typed functions below take it, the others are their plain form. */
+static __always_inline __u32 needle_path_resolve_typed(struct vfsmount* vfsmnt,
+                                                       struct dentry* dentry, char* out,
+                                                       struct needle_path_scratch* scratch,
+                                                       __u32* flags, const int typed) {
   if (!vfsmnt || !dentry) {
     return 0;
   }
@@ -211,11 +230,13 @@ static __always_inline __u32 needle_path_resolve(struct vfsmount* vfsmnt, struct
   scratch->truncated = 0;
   scratch->dropped = 0;
   scratch->pseudo = 0;
-  scratch->mnt_root = (__u64)BPF_CORE_READ(vfsmnt, mnt_root);
+  scratch->mnt_root = (__u64)(typed ? NEEDLE_TYPED(vfsmount, vfsmnt)->mnt_root
+                                     : BPF_CORE_READ(vfsmnt, mnt_root));
   needle_current_root(scratch);
   struct needle_path_loop loop = {.s = scratch, .out = out};
   /* Every step either records a component or crosses a mount: 2x depth bounds both. */
-  bpf_loop(NEEDLE_PATH_MAX_DEPTH * 2, needle_path_walk_step, &loop, 0);
+  bpf_loop(NEEDLE_PATH_MAX_DEPTH * 2, typed ? needle_path_walk_step_typed : needle_path_walk_step,
+           &loop, 0);
   if (!scratch->done) {
     scratch->truncated = 1;
     *flags |= NEEDLE_PATH_TRUNCATED_DEPTH;
@@ -234,24 +255,50 @@ static __always_inline __u32 needle_path_resolve(struct vfsmount* vfsmnt, struct
   return scratch->pos & (NEEDLE_PATH_MAX - 1);
 }
 
+static __always_inline __u32 needle_path_resolve(struct vfsmount* vfsmnt, struct dentry* dentry,
+                                                 char* out, struct needle_path_scratch* scratch,
+                                                 __u32* flags) {
+  return needle_path_resolve_typed(vfsmnt, dentry, out, scratch, flags, 0);
+}
+
 /* The path of a `struct path*` (a kernel pointer, e.g. &task->fs->pwd). */
-static __always_inline __u32 needle_path_of(const struct path* path, char* out,
-                                            struct needle_path_scratch* scratch, __u32* flags) {
+static __always_inline __u32 needle_path_of_typed(const struct path* path, char* out,
+                                                  struct needle_path_scratch* scratch,
+                                                  __u32* flags, const int typed) {
   if (!path) {
     return 0;
+  }
+  if (typed) {
+    const struct path* p = NEEDLE_TYPED(path, path);
+    return needle_path_resolve_typed(p->mnt, p->dentry, out, scratch, flags, 1);
   }
   return needle_path_resolve(BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), out, scratch,
                              flags);
 }
 
+static __always_inline __u32 needle_path_of(const struct path* path, char* out,
+                                            struct needle_path_scratch* scratch, __u32* flags) {
+  return needle_path_of_typed(path, out, scratch, flags, 0);
+}
+
 /* The path of an open file. */
-static __always_inline __u32 needle_file_path(struct file* file, char* out,
-                                              struct needle_path_scratch* scratch, __u32* flags) {
+static __always_inline __u32 needle_file_path_typed(struct file* file, char* out,
+                                                    struct needle_path_scratch* scratch,
+                                                    __u32* flags, const int typed) {
   if (!file) {
     return 0;
   }
+  if (typed) {
+    struct file* f = NEEDLE_TYPED(file, file);
+    return needle_path_resolve_typed(f->f_path.mnt, f->f_path.dentry, out, scratch, flags, 1);
+  }
   return needle_path_resolve(BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry),
                              out, scratch, flags);
+}
+
+static __always_inline __u32 needle_file_path(struct file* file, char* out,
+                                              struct needle_path_scratch* scratch, __u32* flags) {
+  return needle_file_path_typed(file, out, scratch, flags, 0);
 }
 
 #define NEEDLE_FILE_MEMFD (1u << 0)     /* a memfd: shmem/hugetlbfs file named "memfd:..." */

@@ -70,22 +70,49 @@ static __always_inline struct needle_sys_args* needle_sys_saved(void) {
  * arguments. */
 #define NEEDLE_SYS_EXIT_HANDLER(name)                                                          \
   static __always_inline int name(const struct needle_sys_args* sys, long ret);              \
+  NEEDLE_SYS_EXIT_PROGRAMS_(name, )                                                           \
+  static __always_inline int name(const struct needle_sys_args* sys, long ret)
+
+/* The three programs (one per rung) that run an exit handler `name`, named name_<rung><suffix>,
+ * passing the arguments after `...` to it after sys and ret. */
+#define NEEDLE_SYS_EXIT_PROGRAMS_(name, suffix, ...)                                           \
   SEC("?tp_btf/sys_exit")                                                                     \
-  int BPF_PROG(name##_tp_btf, struct pt_regs* regs, long ret) {                               \
+  int BPF_PROG(name##_tp_btf##suffix, struct pt_regs* regs, long ret) {                       \
     const struct needle_sys_args* sys = needle_sys_saved();                                  \
-    return sys ? name(sys, ret) : 0;                                                         \
+    return sys ? name(sys, ret, ##__VA_ARGS__) : 0;                                          \
   }                                                                                          \
   SEC("?raw_tp/sys_exit")                                                                     \
-  int BPF_PROG(name##_raw_tp, struct pt_regs* regs, long ret) {                               \
+  int BPF_PROG(name##_raw_tp##suffix, struct pt_regs* regs, long ret) {                       \
     const struct needle_sys_args* sys = needle_sys_saved();                                  \
-    return sys ? name(sys, ret) : 0;                                                         \
+    return sys ? name(sys, ret, ##__VA_ARGS__) : 0;                                          \
   }                                                                                          \
   SEC("?tp/raw_syscalls/sys_exit")                                                            \
-  int name##_tp(struct trace_event_raw_sys_exit* ctx) {                                      \
+  int name##_tp##suffix(struct trace_event_raw_sys_exit* ctx) {                              \
     const struct needle_sys_args* sys = needle_sys_saved();                                  \
-    return sys ? name(sys, ctx->ret) : 0;                                                    \
-  }                                                                                          \
-  static __always_inline int name(const struct needle_sys_args* sys, long ret)
+    return sys ? name(sys, ctx->ret, ##__VA_ARGS__) : 0;                                     \
+  }
+
+/* NEEDLE_SYS_EXIT_HANDLER with a second program per rung for kernels with bpf_rdonly_cast
+ * (Linux 6.2+):
+ *
+ *   NEEDLE_SYS_EXIT_HANDLER_TYPED(file_open_exit) {   // sys, ret, and const int typed
+ *     struct file* f = needle_current_file((int)ret);
+ *     __u32 mode = typed ? NEEDLE_TYPED(file, f)->f_mode : BPF_CORE_READ(f, f_mode);
+ *     ...
+ *   }
+ *
+ * defines name_tp_btf_typed, name_raw_tp_typed and name_tp_typed (the body with typed = 1: its
+ * rungs are "tp_btf+typed", "raw_tp+typed" and "tp+typed") besides the three plain programs
+ * (typed = 0). `typed` is a constant in each program, so the compiler keeps one branch: the plain
+ * programs never call bpf_rdonly_cast and load where it is missing. List them with
+ * NEEDLE_SYSCALL_HOOK_TYPED (needle/bpf_object.h): needle tries each typed rung before the plain
+ * one on the dispatcher's rung and logs the one it runs on. */
+#define NEEDLE_SYS_EXIT_HANDLER_TYPED(name)                                                    \
+  static __always_inline int name(const struct needle_sys_args* sys, long ret,               \
+                                  const int typed);                                          \
+  NEEDLE_SYS_EXIT_PROGRAMS_(name, _typed, 1)                                                  \
+  NEEDLE_SYS_EXIT_PROGRAMS_(name, , 0)                                                        \
+  static __always_inline int name(const struct needle_sys_args* sys, long ret, const int typed)
 
 /* Defines a sys_enter handler: `sys` holds the arguments just saved. Runs before the syscall;
  * read only what the kernel has not yet acted on with that in mind. */
