@@ -14,11 +14,11 @@
  *
  * - cgroup/connect4/6 and cgroup/sendmsg4/6 run in the process that connects a socket to a DNS
  *   port (TCP, connected UDP as glibc's resolver does) or sends an unconnected datagram to one.
- *   They store the process context and its executable's path under the socket cookie
- *   (dns_owners); the skb programs, which run in softirq or any task's context, look the
- *   cookie up to tie each packet to that process. cgroup/sock_release forgets the cookie. The
- *   map is an LRU: a socket whose owner was evicted, or that was connected before needle
- *   started, is reported without a process.
+ *   They store the process context and its executable's path in the socket's own storage
+ *   (dns_owners, BPF_MAP_TYPE_SK_STORAGE); the skb programs, which run in softirq or any task's
+ *   context, read it there to tie each packet to that process. The kernel frees it with the
+ *   socket: no program runs when a socket closes, and no owner is ever evicted. A socket
+ *   connected before needle started is reported without a process.
  *
  * The packet's payload prefix is copied with bpf_skb_load_bytes, which never reads past the
  * packet; the DNS message is parsed in user space. Records are built directly in a ring
@@ -67,9 +67,9 @@ struct dns_sock_owner {
 };
 
 struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 4096);
-  __type(key, __u64);   /* socket cookie */
+  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
   __type(value, struct dns_sock_owner);
 } dns_owners SEC(".maps");
 
@@ -86,7 +86,18 @@ struct {
   __type(value, struct dns_owner_scratch);
 } dns_owner_scratch_map SEC(".maps");
 
-/* ---- owners: connect4/6, sendmsg4/6, sock_release ------------------------------------------ */
+/* ---- owners: connect4/6, sendmsg4/6 --------------------------------------------------------- */
+
+/* Stores `o` as the owner of `sk`: into its storage when it has one (`known`: another thread or
+ * process used the socket before), else as the new storage's first value. */
+static __always_inline void dns_store_owner(struct bpf_sock* sk, struct dns_sock_owner* known,
+                                            const struct dns_sock_owner* o) {
+  if (known) {
+    bpf_probe_read_kernel(known, sizeof(*known), o);
+    return;
+  }
+  bpf_sk_storage_get(&dns_owners, sk, (void*)o, BPF_SK_STORAGE_GET_F_CREATE);
+}
 
 static __always_inline void dns_remember(struct bpf_sock_addr* ctx) {
   __u32 proto = ctx->protocol;
@@ -97,11 +108,14 @@ static __always_inline void dns_remember(struct bpf_sock_addr* ctx) {
   if (!dns_port_on(port)) {
     return;
   }
-  __u64 cookie = bpf_get_socket_cookie(ctx);
+  struct bpf_sock* sk = ctx->sk;
+  if (!sk) {
+    return;
+  }
   struct task_struct* task = bpf_get_current_task_btf();
   __u32 tgid = task->tgid;   /* direct loads: task is a BTF pointer */
   __u32 pid = task->pid;
-  struct dns_sock_owner* known = bpf_map_lookup_elem(&dns_owners, &cookie);
+  struct dns_sock_owner* known = bpf_sk_storage_get(&dns_owners, sk, 0, 0);
   if (known && known->task.tgid == tgid && known->task.pid == pid) {
     return;   /* sendmsg on a socket this thread already used: nothing new */
   }
@@ -116,7 +130,7 @@ static __always_inline void dns_remember(struct bpf_sock_addr* ctx) {
   if (needle_task_filtered(task)) {
     o->flags = DNS_OWNER_FILTERED;
     __builtin_memset(&o->task, 0, sizeof(o->task));
-    bpf_map_update_elem(&dns_owners, &cookie, o, BPF_ANY);
+    dns_store_owner(sk, known, o);
     return;
   }
   needle_fill_current_ctx(&o->task);
@@ -135,7 +149,7 @@ static __always_inline void dns_remember(struct bpf_sock_addr* ctx) {
   if (path_flags) {
     o->flags |= DNS_F_EXE_TRUNCATED;
   }
-  bpf_map_update_elem(&dns_owners, &cookie, o, BPF_ANY);
+  dns_store_owner(sk, known, o);
 }
 
 SEC("?cgroup/connect4")
@@ -162,16 +176,6 @@ int dns_sendmsg6(struct bpf_sock_addr* ctx) {
   return 1;
 }
 
-SEC("?cgroup/sock_release")
-int dns_sock_release(struct bpf_sock* sk) {
-  __u32 proto = sk->protocol;
-  if (proto == IPPROTO_UDP || proto == IPPROTO_TCP) {
-    __u64 cookie = bpf_get_socket_cookie(sk);
-    bpf_map_delete_elem(&dns_owners, &cookie);
-  }
-  return 1;
-}
-
 /* ---- packets: cgroup_skb egress and ingress ------------------------------------------------ */
 
 struct dns_l4 {
@@ -179,12 +183,14 @@ struct dns_l4 {
   __u32 proto;
   __u16 sport;
   __u16 dport;
+  __u8 saddr[16];      /* the packet's addresses (IPv4: the first 4 bytes, the rest 0) */
+  __u8 daddr[16];
 };
 
-/* Reads the IP header and the L4 ports. 0 when the packet is a UDP datagram or TCP segment (the
- * first fragment) whose ports are known. */
-static __always_inline int dns_read_l4(struct __sk_buff* skb, __u16 eth_proto, struct dns_l4* l4,
-                                       struct dns_packet_record* rec) {
+/* Reads the IP header (addresses kept for the record) and the L4 ports. 0 when the packet is a
+ * UDP datagram or TCP segment (the first fragment) whose ports are known. */
+static __always_inline int dns_read_l4(struct __sk_buff* skb, __u16 eth_proto,
+                                       struct dns_l4* l4) {
   if (eth_proto == DNS_ETH_P_IP) {
     struct iphdr ip;
     if (bpf_skb_load_bytes(skb, 0, &ip, sizeof ip) != 0) {
@@ -195,10 +201,8 @@ static __always_inline int dns_read_l4(struct __sk_buff* skb, __u16 eth_proto, s
     }
     l4->l4_off = ip.ihl * 4;
     l4->proto = ip.protocol;
-    if (rec) {
-      __builtin_memcpy(rec->saddr, &ip.saddr, 4);
-      __builtin_memcpy(rec->daddr, &ip.daddr, 4);
-    }
+    __builtin_memcpy(l4->saddr, &ip.saddr, 4);
+    __builtin_memcpy(l4->daddr, &ip.daddr, 4);
   } else {
     struct ipv6hdr ip6;
     if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof ip6) != 0) {
@@ -207,10 +211,8 @@ static __always_inline int dns_read_l4(struct __sk_buff* skb, __u16 eth_proto, s
     /* Extension headers are not walked: DNS packets do not carry them in practice. */
     l4->l4_off = sizeof ip6;
     l4->proto = ip6.nexthdr;
-    if (rec) {
-      __builtin_memcpy(rec->saddr, &ip6.saddr, 16);
-      __builtin_memcpy(rec->daddr, &ip6.daddr, 16);
-    }
+    __builtin_memcpy(l4->saddr, &ip6.saddr, 16);
+    __builtin_memcpy(l4->daddr, &ip6.daddr, 16);
   }
   if (l4->proto != IPPROTO_UDP && l4->proto != IPPROTO_TCP) {
     return -1;
@@ -249,7 +251,7 @@ static __always_inline void dns_packet(struct __sk_buff* skb, int egress) {
     return;
   }
   struct dns_l4 l4 = {};
-  if (dns_read_l4(skb, eth_proto, &l4, NULL) != 0) {
+  if (dns_read_l4(skb, eth_proto, &l4) != 0) {
     return;
   }
   /* The client side: a query goes to a DNS port, an answer comes from one. */
@@ -285,7 +287,14 @@ static __always_inline void dns_packet(struct __sk_buff* skb, int egress) {
     return;   /* SYN, ACK, FIN: no DNS bytes */
   }
   __u64 cookie = bpf_get_socket_cookie(skb);
-  struct dns_sock_owner* owner = bpf_map_lookup_elem(&dns_owners, &cookie);
+  struct dns_sock_owner* owner = NULL;
+  struct bpf_sock* sk = skb->sk;
+  if (sk) {
+    sk = bpf_sk_fullsock(sk);
+  }
+  if (sk) {
+    owner = bpf_sk_storage_get(&dns_owners, sk, 0, 0);
+  }
   if (owner && (owner->flags & DNS_OWNER_FILTERED)) {
     return;
   }
@@ -297,9 +306,8 @@ static __always_inline void dns_packet(struct __sk_buff* skb, int egress) {
   struct dns_packet_record* rec = (struct dns_packet_record*)scratch->buf;
   __u8* tail = (__u8*)(rec + 1);
   __builtin_memset(rec, 0, sizeof(*rec));
-  if (dns_read_l4(skb, eth_proto, &l4, rec) != 0) {
-    return;
-  }
+  __builtin_memcpy(rec->saddr, l4.saddr, 16);
+  __builtin_memcpy(rec->daddr, l4.daddr, 16);
   __u32 flags = 0;
   __u32 exe_len = 0;
   if (owner) {

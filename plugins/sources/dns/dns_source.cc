@@ -20,7 +20,6 @@ constexpr needle_bpf_program kPrograms[] = {
     hook_program("dns_connect6", "connect6", "cgroup_sock_addr", 0, NEEDLE_PROG_CGROUP),
     hook_program("dns_sendmsg4", "sendmsg4", "cgroup_sock_addr", 0, NEEDLE_PROG_CGROUP),
     hook_program("dns_sendmsg6", "sendmsg6", "cgroup_sock_addr", 0, NEEDLE_PROG_CGROUP),
-    hook_program("dns_sock_release", "release", "cgroup_sock", 0, NEEDLE_PROG_CGROUP),
 };
 
 }  // namespace
