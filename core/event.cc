@@ -400,14 +400,21 @@ void Event::drop_copies() const {
 }
 
 Frozen::~Frozen() {
-  for (const Transition& t : transitions) {
-    if (t.result != nullptr) {
-      release(t.result);
+  Transitions* table = transitions.load(std::memory_order_acquire);
+  if (table == nullptr) {
+    return;
+  }
+  const uint32_t n = table->count.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < n; ++i) {
+    const Transition& t = table->entries[i];
+    if (const Frozen* r = t.result.load(std::memory_order_acquire)) {
+      release(r);
     }
     if (t.src != nullptr) {
       release(t.src);
     }
   }
+  delete table;
 }
 
 Frozen* Event::freeze(const Event& from, uint32_t n) {
@@ -430,27 +437,52 @@ bool Event::write_shared(uint32_t parent, const Field* f, uint32_t type, uint64_
   if (fz == nullptr || fz->tree.nodes_[0].type != NEEDLE_NODE_OBJECT) {
     return false;
   }
+  auto same = [&](const Frozen::Transition& t) {
+    return t.field == f && t.type == type && t.bits == bits && t.src == src && t.str == str;
+  };
   const Frozen* result = nullptr;
-  {
+  // Published entries first, without the lock: a hit whose result exists is the common case.
+  if (const Frozen::Transitions* table = fz->transitions.load(std::memory_order_acquire)) {
+    const uint32_t published = table->count.load(std::memory_order_acquire);
+    for (uint32_t i = 0; i < published; ++i) {
+      if (same(table->entries[i])) {
+        result = table->entries[i].result.load(std::memory_order_acquire);
+        break;
+      }
+    }
+  }
+  if (result == nullptr) {
     std::lock_guard<std::mutex> lock(fz->mu);
+    Frozen::Transitions* table = fz->transitions.load(std::memory_order_relaxed);
+    if (table == nullptr) {
+      table = new Frozen::Transitions();
+      fz->transitions.store(table, std::memory_order_release);
+    }
     Frozen::Transition* hit = nullptr;
-    for (Frozen::Transition& t : fz->transitions) {
-      if (t.field == f && t.type == type && t.bits == bits && t.src == src && t.str == str) {
-        hit = &t;
+    const uint32_t n = table->count.load(std::memory_order_relaxed);
+    for (uint32_t i = 0; i < n; ++i) {
+      if (same(table->entries[i])) {
+        hit = &table->entries[i];
         break;
       }
     }
     if (hit == nullptr) {
-      if (fz->transitions.size() < Frozen::kMaxTransitions) {
+      if (n < Frozen::kMaxTransitions) {
         if (src != nullptr) {
           src->refs.fetch_add(1, std::memory_order_relaxed);   // compared by address: kept
         }
-        fz->transitions.push_back(Frozen::Transition{f, type, bits, std::string(str), src, 1,
-                                                     nullptr});
+        Frozen::Transition& t = table->entries[n];
+        t.field = f;
+        t.type = type;
+        t.bits = bits;
+        t.str.assign(str);
+        t.src = src;
+        t.seen = 1;
+        table->count.store(n + 1, std::memory_order_release);
       }
       return false;   // a first time: copied in and written as usual
     }
-    if (hit->result == nullptr) {
+    if (hit->result.load(std::memory_order_relaxed) == nullptr) {
       if (++hit->seen < 2) {
         return false;
       }
@@ -463,9 +495,9 @@ bool Event::write_shared(uint32_t parent, const Field* f, uint32_t type, uint64_
       apply(r->tree);
       encode_json(r->tree, r->json);
       encode_msgpack(r->tree, r->msgpack);
-      hit->result = r;
+      hit->result.store(r, std::memory_order_release);
     }
-    result = hit->result;
+    result = hit->result.load(std::memory_order_relaxed);
   }
   attach(parent, result);   // the old subtree's reference stays held until clear()
   for (View& v : views_) {

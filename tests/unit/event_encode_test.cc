@@ -960,6 +960,57 @@ TEST(Shared, RepeatedMergesIntoASharedSubtreeShareTheirResult) {
   }
 }
 
+// Pipeline threads merge into one shared subtree at once (the same process's events on two
+// cores): the merge's transition is looked up without a lock once published, and made under
+// it the first times. Every event of both threads encodes as a merge into its own copy would,
+// while the table is being filled and after.
+TEST(Shared, ConcurrentMergesIntoOneSharedSubtreeAllEncodeTheSame) {
+  Event src;
+  fill_template(src, 50);
+  Event base;   // its parent shared, so that copies from it only read it
+  for (int i = 0; i < 3; ++i) {
+    base.clear();
+    copy_parent(base, src);
+  }
+  const needle_node bp = base.find(NEEDLE_ROOT, "parent");
+  ASSERT_NE(base.node(bp).shared(), nullptr);
+  const Field& parent = *make_field("parent");
+  Event extra_template;
+  extra_template.set_uint(NEEDLE_ROOT, "parent.ppid", 1);
+  Event extra;   // what is merged, shared too: its frozen form names the merge
+  for (int i = 0; i < 3; ++i) {
+    extra.clear();
+    extra.copy(NEEDLE_ROOT, parent, extra_template, extra_template.find(NEEDLE_ROOT, parent));
+  }
+  const needle_node xp = extra.find(NEEDLE_ROOT, parent);
+  ASSERT_NE(extra.node(xp).shared(), nullptr);
+  const std::string want =
+      R"({"type":"file.open","parent":{"pid":50,"exe":"/bin/sh","args":["sh","-c \"x\""],)"
+      R"("ppid":1}})";
+  std::atomic<int> wrong{0};
+  std::atomic<int> shared{0};
+  auto work = [&] {
+    for (int i = 0; i < 2000; ++i) {
+      Event e;
+      e.set_str(NEEDLE_ROOT, "type", "file.open");
+      const needle_node p = e.copy(NEEDLE_ROOT, parent, base, bp);
+      e.merge(NEEDLE_ROOT, parent, extra, xp);
+      if (json(e) != want) {
+        wrong.fetch_add(1);
+      }
+      if (e.node(p).shared() != nullptr) {
+        shared.fetch_add(1);
+      }
+    }
+  };
+  std::thread a(work);
+  std::thread b(work);
+  a.join();
+  b.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GT(shared.load(), 3900) << "all but the first merges share the result";
+}
+
 // stamp_event writes a fresh event's common fields directly (the hot path) and any other
 // event's through the general sets: both give the same fields in the same order, and the host
 // object is one shared subtree across events.
