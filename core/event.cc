@@ -1031,6 +1031,15 @@ needle_node Event::copy(needle_node parent, const Field& f, const Event& from_ev
       return find(parent, f);
     }
   }
+  if (fz != nullptr && f.parts.size() == 1 && parent < nodes_.size() &&
+      nodes_[parent].type == NEEDLE_NODE_OBJECT && nodes_[parent].shared() == nullptr &&
+      (nodes_[parent].key_bits & f.parts[0]->bit) == 0) {
+    // The common case, a template's shared subtree into a field its parent lacks (a fresh
+    // event): one node that refers to the subtree, without the general resolve and reset.
+    const uint32_t n = add_node(parent, f.parts[0], {}, from.type);
+    attach(n, fz);
+    return n;
+  }
   uint32_t n = resolve(parent, f, from.type, true);
   if (n == kNone) {
     return kNone;
