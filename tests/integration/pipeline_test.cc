@@ -3,6 +3,7 @@
 // metrics endpoint.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -73,6 +74,31 @@ TEST(Pipeline, VerifierRejectionExits4NamingTheProgramAndTheLog) {
   EXPECT_NE(err.find("refused program(s) needle_bad_read"), std::string::npos) << err;
   EXPECT_NE(err.find("invalid access to map value"), std::string::npos) << err;   // the verifier
   EXPECT_EQ(err.find("needle running"), std::string::npos);
+}
+
+// A syscall hook whose typed rung the kernel refuses (as Linux 6.1 refuses bpf_rdonly_cast)
+// falls back to the plain rung on the same dispatcher rung, logs why, and runs there.
+TEST(Pipeline, RefusedTypedRungFallsBackToThePlainOne) {
+  TempDir d;
+  Needle n(d);
+  NEEDLE_START_BPF(n, needle_section() + "[[source]]\nplugin = \"typedfallback\"\n" +
+                          file_sink(d.file("e.jsonl")));
+  const std::string err = n.err();
+  EXPECT_NE(err.find("hook yield cannot use rung tp_btf+typed here; trying the next one"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("hook yield runs on rung tp_btf\n"), std::string::npos) << err;
+  for (int i = 0; i < 5; ++i) {
+    sched_yield();
+  }
+  ASSERT_EQ(n.stop(), 0) << n.err();
+  size_t yields = 0;
+  for (const auto& e : read_events(d.file("e.jsonl"))) {
+    if (str_field(e, "type") == "test.yield" && int_field(e, "process.pid") == getpid()) {
+      ++yields;
+    }
+  }
+  EXPECT_GE(yields, 5u) << "the plain program runs for this process's sched_yield calls";
 }
 
 TEST(Pipeline, StuckSinkDoesNotHoldShutdownPastTheTimeout) {
