@@ -400,22 +400,24 @@ void Event::drop_copies() const {
 }
 
 Frozen::~Frozen() {
-  Transitions* table = transitions.load(std::memory_order_acquire);
-  if (table == nullptr) {
-    return;
-  }
-  const uint32_t n = table->count.load(std::memory_order_acquire);
-  for (uint32_t i = 0; i < n; ++i) {
-    const Transition& t = table->entries[i];
-    if (const Frozen* r = t.result.load(std::memory_order_acquire)) {
-      release(r);
+  Transitions* chunk = transitions.load(std::memory_order_acquire);
+  while (chunk != nullptr) {
+    const uint32_t n = chunk->count.load(std::memory_order_acquire);
+    for (uint32_t i = 0; i < n; ++i) {
+      const Transition& t = chunk->entries[i];
+      if (const Frozen* r = t.result.load(std::memory_order_acquire)) {
+        release(r);
+      }
+      if (t.src != nullptr) {
+        release(t.src);
+      }
     }
-    if (t.src != nullptr) {
-      release(t.src);
-    }
+    Transitions* next = chunk->next.load(std::memory_order_acquire);
+    delete chunk;
+    chunk = next;
   }
-  delete table;
 }
+
 
 Frozen* Event::freeze(const Event& from, uint32_t n) {
   auto* fz = new Frozen();
@@ -442,43 +444,54 @@ bool Event::write_shared(uint32_t parent, const Field* f, uint32_t type, uint64_
   };
   const Frozen* result = nullptr;
   // Published entries first, without the lock: a hit whose result exists is the common case.
-  if (const Frozen::Transitions* table = fz->transitions.load(std::memory_order_acquire)) {
-    const uint32_t published = table->count.load(std::memory_order_acquire);
+  for (const Frozen::Transitions* c = fz->transitions.load(std::memory_order_acquire);
+       c != nullptr && result == nullptr; c = c->next.load(std::memory_order_acquire)) {
+    const uint32_t published = c->count.load(std::memory_order_acquire);
     for (uint32_t i = 0; i < published; ++i) {
-      if (same(table->entries[i])) {
-        result = table->entries[i].result.load(std::memory_order_acquire);
+      if (same(c->entries[i])) {
+        result = c->entries[i].result.load(std::memory_order_acquire);
         break;
       }
     }
   }
   if (result == nullptr) {
     std::lock_guard<std::mutex> lock(fz->mu);
-    Frozen::Transitions* table = fz->transitions.load(std::memory_order_relaxed);
-    if (table == nullptr) {
-      table = new Frozen::Transitions();
-      fz->transitions.store(table, std::memory_order_release);
-    }
     Frozen::Transition* hit = nullptr;
-    const uint32_t n = table->count.load(std::memory_order_relaxed);
-    for (uint32_t i = 0; i < n; ++i) {
-      if (same(table->entries[i])) {
-        hit = &table->entries[i];
-        break;
+    Frozen::Transitions* last = nullptr;
+    size_t chunks = 0;
+    for (Frozen::Transitions* c = fz->transitions.load(std::memory_order_relaxed);
+         c != nullptr && hit == nullptr; c = c->next.load(std::memory_order_relaxed)) {
+      last = c;
+      ++chunks;
+      const uint32_t n = c->count.load(std::memory_order_relaxed);
+      for (uint32_t i = 0; i < n; ++i) {
+        if (same(c->entries[i])) {
+          hit = &c->entries[i];
+          break;
+        }
       }
     }
     if (hit == nullptr) {
-      if (n < Frozen::kMaxTransitions) {
+      const bool room_in_last =
+          last != nullptr &&
+          last->count.load(std::memory_order_relaxed) < Frozen::kTransitionsPerChunk;
+      if (room_in_last || chunks < Frozen::kMaxTransitionChunks) {
         if (src != nullptr) {
           src->refs.fetch_add(1, std::memory_order_relaxed);   // compared by address: kept
         }
-        Frozen::Transition& t = table->entries[n];
+        Frozen::Transitions* into = room_in_last ? last : new Frozen::Transitions();
+        const uint32_t n = into->count.load(std::memory_order_relaxed);
+        Frozen::Transition& t = into->entries[n];
         t.field = f;
         t.type = type;
         t.bits = bits;
         t.str.assign(str);
         t.src = src;
         t.seen = 1;
-        table->count.store(n + 1, std::memory_order_release);
+        into->count.store(n + 1, std::memory_order_release);
+        if (!room_in_last) {   // a new chunk, complete, published after the last
+          (last != nullptr ? last->next : fz->transitions).store(into, std::memory_order_release);
+        }
       }
       return false;   // a first time: copied in and written as usual
     }

@@ -337,24 +337,27 @@ struct Frozen {
 
   // Writes made to this subtree in events that share it, and the subtree each gives: a write
   // made a second time (the same field, the same value) is answered with the same result,
-  // shared too, instead of a copy into the event. A few per subtree, in a fixed table made with
-  // the first write (most subtrees never get one) that never moves: an entry is filled under
-  // `mu` and then published by `count` (release), after which only `seen` (under `mu`) and
-  // `result` (set once, release) change, so the common case, a write whose result exists, is
-  // answered without the lock (every event of a process makes such a write once per merge).
+  // shared too, instead of a copy into the event. A few per subtree (most have none, many one
+  // or two), in chunks of two made as needed and never moved: an entry is filled under `mu`
+  // and then published by its chunk's `count` (a new chunk by the previous one's `next`), both
+  // release stores, after which only `seen` (under `mu`) and `result` (set once, release)
+  // change. So the common case, a write whose result exists, is answered without the lock
+  // (every event of a process makes such a write once per merge).
   struct Transition {
     const Field* field = nullptr;   // nullptr: a merge (Event::merge) of `src` into the subtree
-    uint32_t type = 0;              // the node type written
+    const Frozen* src = nullptr;    // a copy's source subtree
     uint64_t bits = 0;              // a scalar's value
     std::string str;                // a string's value
-    const Frozen* src = nullptr;    // a copy's source subtree
+    uint32_t type = 0;              // the node type written
     uint32_t seen = 0;
     std::atomic<const Frozen*> result{nullptr};   // one reference, once made
   };
-  static constexpr size_t kMaxTransitions = 8;
+  static constexpr size_t kTransitionsPerChunk = 2;
+  static constexpr size_t kMaxTransitionChunks = 4;   // 8 transitions at most
   struct Transitions {
-    std::array<Transition, kMaxTransitions> entries;
+    std::array<Transition, kTransitionsPerChunk> entries;
     std::atomic<uint32_t> count{0};
+    std::atomic<Transitions*> next{nullptr};   // owned
   };
   mutable std::mutex mu;
   mutable std::atomic<Transitions*> transitions{nullptr};   // owned, made under mu

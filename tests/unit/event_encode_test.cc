@@ -1011,6 +1011,37 @@ TEST(Shared, ConcurrentMergesIntoOneSharedSubtreeAllEncodeTheSame) {
   EXPECT_GT(shared.load(), 3900) << "all but the first merges share the result";
 }
 
+// A shared subtree remembers at most eight different writes (in chunks of two): each of them,
+// made again, is answered with its shared result; a ninth and tenth are always copied in. Every
+// event encodes as if written into its own copy.
+TEST(Shared, AtMostEightDifferentWritesIntoOneSubtreeAreShared) {
+  Event src;
+  fill_template(src, 50);
+  Event base;
+  for (int i = 0; i < 3; ++i) {
+    base.clear();
+    copy_parent(base, src);
+  }
+  const needle_node bp = base.find(NEEDLE_ROOT, "parent");
+  ASSERT_NE(base.node(bp).shared(), nullptr);
+  const Field& ppid = *make_field("ppid");
+  for (uint64_t value = 1; value <= 10; ++value) {
+    for (int round = 0; round < 3; ++round) {
+      Event e;
+      e.set_str(NEEDLE_ROOT, "type", "file.open");
+      const needle_node p = e.copy(NEEDLE_ROOT, *make_field("parent"), base, bp);
+      e.set_uint(p, ppid, value);
+      EXPECT_EQ(json(e), R"({"type":"file.open","parent":{"pid":50,"exe":"/bin/sh",)"
+                         R"("args":["sh","-c \"x\""],"ppid":)" +
+                             std::to_string(value) + "}}")
+          << value << " " << round;
+      const bool shared = e.node(p).shared() != nullptr;
+      // Copied in the first time, shared from the second; past eight, never.
+      EXPECT_EQ(shared, round > 0 && value <= 8) << value << " " << round;
+    }
+  }
+}
+
 // stamp_event writes a fresh event's common fields directly (the hot path) and any other
 // event's through the general sets: both give the same fields in the same order, and the host
 // object is one shared subtree across events.
