@@ -960,19 +960,25 @@ TEST(Shared, RepeatedMergesIntoASharedSubtreeShareTheirResult) {
   }
 }
 
+// Fills `src` as a template (pid 50) and gives `base` a parent shared from it (its third copy);
+// returns that parent's node in `base`.
+needle_node shared_parent(Event& src, Event& base) {
+  fill_template(src, 50);
+  for (int i = 0; i < 3; ++i) {
+    base.clear();
+    copy_parent(base, src);
+  }
+  return base.find(NEEDLE_ROOT, "parent");
+}
+
 // Pipeline threads merge into one shared subtree at once (the same process's events on two
 // cores): the merge's transition is looked up without a lock once published, and made under
 // it the first times. Every event of both threads encodes as a merge into its own copy would,
 // while the table is being filled and after.
 TEST(Shared, ConcurrentMergesIntoOneSharedSubtreeAllEncodeTheSame) {
   Event src;
-  fill_template(src, 50);
   Event base;   // its parent shared, so that copies from it only read it
-  for (int i = 0; i < 3; ++i) {
-    base.clear();
-    copy_parent(base, src);
-  }
-  const needle_node bp = base.find(NEEDLE_ROOT, "parent");
+  const needle_node bp = shared_parent(src, base);
   ASSERT_NE(base.node(bp).shared(), nullptr);
   const Field& parent = *make_field("parent");
   Event extra_template;
@@ -1016,13 +1022,8 @@ TEST(Shared, ConcurrentMergesIntoOneSharedSubtreeAllEncodeTheSame) {
 // event encodes as if written into its own copy.
 TEST(Shared, AtMostEightDifferentWritesIntoOneSubtreeAreShared) {
   Event src;
-  fill_template(src, 50);
-  Event base;
-  for (int i = 0; i < 3; ++i) {
-    base.clear();
-    copy_parent(base, src);
-  }
-  const needle_node bp = base.find(NEEDLE_ROOT, "parent");
+  Event base;   // its parent shared, so that copies from it only read it
+  const needle_node bp = shared_parent(src, base);
   ASSERT_NE(base.node(bp).shared(), nullptr);
   const Field& ppid = *make_field("ppid");
   for (uint64_t value = 1; value <= 10; ++value) {
