@@ -1483,8 +1483,19 @@ void stamp_event(Event& ev, uint64_t start_ns, uint64_t seq, uint64_t boot_ns,
 }
 
 std::string_view event_type(const Event& ev) {
+  const StampFields& f = stamp_fields();
+  // stamp_fresh appends type as node 3, where it stays while it is the root's type (a set
+  // rewrites that node; a remove marks it none; the root's children are never reset): read it
+  // there, without the walk along the root's children (twice per event: decode and route).
+  constexpr uint32_t kStampedType = 3;
+  if (ev.node_count() > kStampedType && f.interned()) {
+    const Event::Node& n = ev.node(kStampedType);
+    if (n.parent == NEEDLE_ROOT && n.type == NEEDLE_NODE_STRING && n.ikey == f.type.parts[0]) {
+      return ev.str(n);
+    }
+  }
   std::string_view type;
-  ev.get_str(NEEDLE_ROOT, stamp_fields().type, type);
+  ev.get_str(NEEDLE_ROOT, f.type, type);
   return type;
 }
 

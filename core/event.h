@@ -163,6 +163,7 @@ class Event {
   };
   static_assert(sizeof(Node) == 48, "a node's size is paid by every field of every event");
   const Node& node(uint32_t i) const { return nodes_[i]; }
+  size_t node_count() const { return nodes_.size(); }
   std::string_view key(const Node& n) const {
     if (n.ikey != nullptr) {
       return n.ikey->name;

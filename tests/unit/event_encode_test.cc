@@ -1062,6 +1062,17 @@ TEST(Event, StampGivesAFreshEventTheSameFieldsAsAnyOther) {
   EXPECT_EQ(event_type(fresh), "");
   EXPECT_EQ(event_type(typed), "file.open");
   EXPECT_EQ(fresh.boot_ns, boot);
+  // The type read where the stamp put it, and wherever a change left it.
+  Event changing;
+  stamp_event(changing, start, 9, boot, "files");
+  changing.set_str(NEEDLE_ROOT, *make_field("type"), "file.open");
+  EXPECT_EQ(event_type(changing), "file.open");
+  changing.remove(changing.find(NEEDLE_ROOT, "type"));
+  EXPECT_EQ(event_type(changing), "");
+  changing.set_str(NEEDLE_ROOT, "type", "file.unlink");
+  EXPECT_EQ(event_type(changing), "file.unlink");
+  changing.set_uint(NEEDLE_ROOT, "type", 7);   // not a string: no type
+  EXPECT_EQ(event_type(changing), "");
 
   // The host subtree is shared: the same frozen one in every event stamped on this thread.
   Event other;
