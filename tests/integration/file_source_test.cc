@@ -4,11 +4,13 @@
 // paths (and its helper's pid): the host is shared.
 #include <fcntl.h>
 #include <liburing.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -371,7 +373,8 @@ TEST(FileSource, PathsAndExcludePathsFilterWholeComponentsInTheKernel) {
 
 // Each dispatcher rung, plain ("tp_btf": every field of the file, inode and path walk read with
 // bpf_probe_read_kernel) and typed ("tp_btf+typed": read directly through bpf_rdonly_cast): the
-// same events, with the inode, the mode and paths through a directory fd and the cwd.
+// same events, with the inode, paths through a directory fd and the cwd, and paths that cross a
+// bind mount and a tmpfs.
 class FileSourceRung : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(FileSourceRung, PinnedRungReportsOpenRenameFchmodAndUnlink) {
@@ -392,8 +395,32 @@ TEST_P(FileSourceRung, PinnedRungReportsOpenRenameFchmodAndUnlink) {
   route(false, {"rename", d.file("f"), d.file("g")});
   route(false, {"fchmod", d.file("g")});
   route(false, {"unlink", d.file("g")});
+  // Through a bind mount and a tmpfs: the path walk crosses from each mount's root into the
+  // mount it sits on (the mountpoint's dentry, then the parent mount's).
+  fs::create_directories(d.file("src/deep"));
+  fs::create_directories(d.file("bound"));
+  fs::create_directories(d.file("tmpfs"));
+  struct Unmount {   // also when an assertion below returns early
+    std::string at;
+    ~Unmount() {
+      if (!at.empty()) {
+        umount2(at.c_str(), MNT_DETACH);
+      }
+    }
+  } bound, tmpfs;
+  ASSERT_EQ(mount(d.file("src").c_str(), d.file("bound").c_str(), nullptr, MS_BIND, nullptr), 0)
+      << std::strerror(errno);
+  bound.at = d.file("bound");
+  ASSERT_EQ(mount("needle-test", d.file("tmpfs").c_str(), "tmpfs", 0, nullptr), 0)
+      << std::strerror(errno);
+  tmpfs.at = d.file("tmpfs");
+  fs::create_directories(d.file("tmpfs/sub"));
+  route(false, {"openat", d.file("bound/deep"), "b"});
+  route(false, {"openat", d.file("tmpfs/sub"), "t"});
   ASSERT_EQ(n.stop(), 0) << n.err();
   auto evs = read_events(d.file("events.jsonl"));
+  expect_one(evs, "file.create", d.file("bound/deep/b"), "openat");
+  expect_one(evs, "file.create", d.file("tmpfs/sub/t"), "openat");
   auto created = expect_one(evs, "file.create", d.file("f"), "openat");
   EXPECT_GT(int_field(created, "file.inode"), 0) << created.dump();
   EXPECT_EQ(str_field(expect_one(evs, "file.rename", d.file("f"), "rename"), "file.new_path"),
