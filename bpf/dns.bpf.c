@@ -88,13 +88,14 @@ struct {
 
 /* ---- owners: connect4/6, sendmsg4/6 --------------------------------------------------------- */
 
-/* Stores `o` as the owner of `sk`: into its storage when it has one (`known`: another thread or
- * process used the socket before), else as the new storage's first value. */
+/* Stores `o` as the owner of `sk`. A socket another thread or process used before (`known`)
+ * gets a new storage rather than the old one overwritten: a packet program reading the old
+ * owner on another CPU keeps it whole (the kernel frees it after such readers), where a copy in
+ * place could hand it one process's pid with another's executable. */
 static __always_inline void dns_store_owner(struct bpf_sock* sk, struct dns_sock_owner* known,
                                             const struct dns_sock_owner* o) {
   if (known) {
-    bpf_probe_read_kernel(known, sizeof(*known), o);
-    return;
+    bpf_sk_storage_delete(&dns_owners, sk);
   }
   bpf_sk_storage_get(&dns_owners, sk, (void*)o, BPF_SK_STORAGE_GET_F_CREATE);
 }

@@ -422,6 +422,60 @@ TEST_F(DnsSource, UnconnectedSendtoIsTiedToItsProcess) {
   EXPECT_EQ(field(rs[0], "dns.answers")->size(), 2u);
 }
 
+// One unconnected UDP socket used by a process, then by its child (which inherited it), then
+// by the process again: each query and its answer belong to whoever sent the query, so the
+// socket's owner is replaced twice.
+TEST_F(DnsSource, ASocketPassedToAChildIsTiedToWhoeverSendsOnIt) {
+  TempDir d;
+  Needle n(d);
+  NEEDLE_START_BPF(n, dns_config(d, dns_.port()));
+  const std::string first = "a.first." + tag();
+  const std::string second = "a.second." + tag();
+  const std::string third = "a.third." + tag();
+  const uint16_t port = dns_.port();
+  auto ask = [port](int s, uint16_t id, const std::string& name) {
+    const Bytes q = make_query(id, name, kTypeA);
+    sockaddr_in a = loopback(port);
+    uint8_t buf[2048];
+    ssize_t got = 0;
+    return sendto(s, q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof a) ==
+               static_cast<ssize_t>(q.size()) &&
+           recv_timeout(s, buf, sizeof buf, got);
+  };
+  pid_t pid = run_client([&] {
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    if (s < 0 || !ask(s, 81, first)) {
+      return false;
+    }
+    pid_t child = fork();
+    if (child == 0) {
+      _exit(ask(s, 82, second) ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && ask(s, 83, third);
+    close(s);
+    return ok;
+  });
+  ASSERT_EQ(n.stop(), 0) << n.err();
+  auto evs = read_events(d.file("events.jsonl"));
+  auto owner_of = [&](const std::string& type, const std::string& name) -> int64_t {
+    for (auto& e : evs) {
+      if (str_field(e, "type") == type && str_field(e, "dns.query") == name) {
+        return int_field(e, "process.pid");
+      }
+    }
+    return -1;
+  };
+  for (const char* type : {"dns.query", "dns.response"}) {
+    EXPECT_EQ(owner_of(type, first), pid) << type;
+    const int64_t child = owner_of(type, second);
+    EXPECT_GT(child, 0) << type;
+    EXPECT_NE(child, pid) << type << ": the child's query is the child's";
+    EXPECT_EQ(owner_of(type, third), pid) << type << ": the socket's owner is the parent again";
+  }
+}
+
 TEST_F(DnsSource, TcpQueryWithLengthPrefixAndCnameChainAnswer) {
   TempDir d;
   Needle n(d);
