@@ -285,19 +285,12 @@ static __always_inline __u32 file_build_record(struct file_scratch* s, const str
   if (op->inode_of) {
     struct file* of = op->inode_of;
     struct inode* inode = typed ? NEEDLE_TYPED(file, of)->f_inode : BPF_CORE_READ(of, f_inode);
-    if (inode && typed) {
+    if (inode) {   /* typed: a field of a typed file, so typed too */
       rec->flags |= FILE_F_HAS_INODE;
-      rec->ino = inode->i_ino;
-      rec->dev = inode->i_sb->s_dev;
+      rec->ino = typed ? inode->i_ino : BPF_CORE_READ(inode, i_ino);
+      rec->dev = typed ? inode->i_sb->s_dev : BPF_CORE_READ(inode, i_sb, s_dev);
       if (op->kind == FILE_KIND_OPEN) {
-        rec->mode = inode->i_mode;
-      }
-    } else if (inode) {
-      rec->flags |= FILE_F_HAS_INODE;
-      rec->ino = BPF_CORE_READ(inode, i_ino);
-      rec->dev = BPF_CORE_READ(inode, i_sb, s_dev);
-      if (op->kind == FILE_KIND_OPEN) {
-        rec->mode = BPF_CORE_READ(inode, i_mode);
+        rec->mode = typed ? inode->i_mode : BPF_CORE_READ(inode, i_mode);
       }
     }
   }

@@ -51,30 +51,19 @@ static __always_inline void net_addresses(struct net_record* rec, struct sock* s
                                           const int typed) {
   __builtin_memset(rec->local_addr, 0, sizeof(rec->local_addr));
   __builtin_memset(rec->remote_addr, 0, sizeof(rec->remote_addr));
-  if (typed) {
-    struct sock_common* c = &sk->__sk_common;
-    rec->local_port = c->skc_num;
-    rec->remote_port = bpf_ntohs(c->skc_dport);
-    if (rec->family == NET_AF_INET) {
-      __u32 local = c->skc_rcv_saddr;
-      __u32 remote = c->skc_daddr;
-      __builtin_memcpy(rec->local_addr, &local, 4);
-      __builtin_memcpy(rec->remote_addr, &remote, 4);
-    } else {
-      __u64 words[4] = {((__u64*)&c->skc_v6_rcv_saddr)[0], ((__u64*)&c->skc_v6_rcv_saddr)[1],
-                        ((__u64*)&c->skc_v6_daddr)[0], ((__u64*)&c->skc_v6_daddr)[1]};
-      __builtin_memcpy(rec->local_addr, &words[0], 16);
-      __builtin_memcpy(rec->remote_addr, &words[2], 16);
-    }
-    return;
-  }
-  rec->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-  rec->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+  struct sock_common* c = &sk->__sk_common;   /* typed: direct loads through it */
+  rec->local_port = typed ? c->skc_num : BPF_CORE_READ(sk, __sk_common.skc_num);
+  rec->remote_port = bpf_ntohs(typed ? c->skc_dport : BPF_CORE_READ(sk, __sk_common.skc_dport));
   if (rec->family == NET_AF_INET) {
-    __u32 local = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-    __u32 remote = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+    __u32 local = typed ? c->skc_rcv_saddr : BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+    __u32 remote = typed ? c->skc_daddr : BPF_CORE_READ(sk, __sk_common.skc_daddr);
     __builtin_memcpy(rec->local_addr, &local, 4);
     __builtin_memcpy(rec->remote_addr, &remote, 4);
+  } else if (typed) {
+    __u64 words[4] = {((__u64*)&c->skc_v6_rcv_saddr)[0], ((__u64*)&c->skc_v6_rcv_saddr)[1],
+                      ((__u64*)&c->skc_v6_daddr)[0], ((__u64*)&c->skc_v6_daddr)[1]};
+    __builtin_memcpy(rec->local_addr, &words[0], 16);
+    __builtin_memcpy(rec->remote_addr, &words[2], 16);
   } else {
     BPF_CORE_READ_INTO(&rec->local_addr, sk, __sk_common.skc_v6_rcv_saddr);
     BPF_CORE_READ_INTO(&rec->remote_addr, sk, __sk_common.skc_v6_daddr);

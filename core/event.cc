@@ -418,7 +418,6 @@ Frozen::~Frozen() {
   }
 }
 
-
 Frozen* Event::freeze(const Event& from, uint32_t n) {
   auto* fz = new Frozen();
   fz->tree.frozen_tree_ = true;
@@ -439,38 +438,34 @@ bool Event::write_shared(uint32_t parent, const Field* f, uint32_t type, uint64_
   if (fz == nullptr || fz->tree.nodes_[0].type != NEEDLE_NODE_OBJECT) {
     return false;
   }
-  auto same = [&](const Frozen::Transition& t) {
-    return t.field == f && t.type == type && t.bits == bits && t.src == src && t.str == str;
-  };
-  const Frozen* result = nullptr;
-  // Published entries first, without the lock: a hit whose result exists is the common case.
-  for (const Frozen::Transitions* c = fz->transitions.load(std::memory_order_acquire);
-       c != nullptr && result == nullptr; c = c->next.load(std::memory_order_acquire)) {
-    const uint32_t published = c->count.load(std::memory_order_acquire);
-    for (uint32_t i = 0; i < published; ++i) {
-      if (same(c->entries[i])) {
-        result = c->entries[i].result.load(std::memory_order_acquire);
-        break;
-      }
-    }
-  }
-  if (result == nullptr) {
-    std::lock_guard<std::mutex> lock(fz->mu);
-    Frozen::Transition* hit = nullptr;
-    Frozen::Transitions* last = nullptr;
-    size_t chunks = 0;
-    for (Frozen::Transitions* c = fz->transitions.load(std::memory_order_relaxed);
-         c != nullptr && hit == nullptr; c = c->next.load(std::memory_order_relaxed)) {
-      last = c;
-      ++chunks;
-      const uint32_t n = c->count.load(std::memory_order_relaxed);
+  // The transition answering this write, if one is published; `last` and `chunks`: the chain's
+  // last chunk and length (for an append, made under the lock).
+  const auto lookup = [&](Frozen::Transitions** last, size_t* chunks) -> Frozen::Transition* {
+    for (Frozen::Transitions* c = fz->transitions.load(std::memory_order_acquire); c != nullptr;
+         c = c->next.load(std::memory_order_acquire)) {
+      *last = c;
+      ++*chunks;
+      const uint32_t n = c->count.load(std::memory_order_acquire);
       for (uint32_t i = 0; i < n; ++i) {
-        if (same(c->entries[i])) {
-          hit = &c->entries[i];
-          break;
+        Frozen::Transition& t = c->entries[i];
+        if (t.field == f && t.type == type && t.bits == bits && t.src == src && t.str == str) {
+          return &t;
         }
       }
     }
+    return nullptr;
+  };
+  Frozen::Transitions* last = nullptr;
+  size_t chunks = 0;
+  // Without the lock first: a hit whose result exists is the common case.
+  const Frozen::Transition* published = lookup(&last, &chunks);
+  const Frozen* result =
+      published != nullptr ? published->result.load(std::memory_order_acquire) : nullptr;
+  if (result == nullptr) {
+    std::lock_guard<std::mutex> lock(fz->mu);
+    last = nullptr;
+    chunks = 0;
+    Frozen::Transition* hit = lookup(&last, &chunks);
     if (hit == nullptr) {
       const bool room_in_last =
           last != nullptr &&
@@ -1425,7 +1420,7 @@ bool Event::stamp_fresh(std::string_view id, std::string_view time, std::string_
   // The order of the general path below (and so of the JSON): id, time, type, source, host.
   put(f.id, id);
   put(f.time, time);
-  put(f.type, {});
+  put(f.type, {});   // node 3, where event_type reads it
   put(f.source, source);
   attach(add_node(NEEDLE_ROOT, f.host.parts[0], {}, NEEDLE_NODE_OBJECT), host);
   return true;
