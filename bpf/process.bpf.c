@@ -2,9 +2,12 @@
 /* Kernel side of the `process` source: exec, fork, exit and the start snapshot.
  *
  * Each hook has one program per rung, all optional (SEC("?...")): needle autoloads only the rung
- * it is trying. Record layouts: bpf/include/process_record.h. Variable-size records are built in
- * a per-CPU scratch buffer and copied to the ring with needle_output; the snapshot writes its
- * records to the iterator's seq_file instead. */
+ * it is trying. exec and fork have a "+typed" rung above tp_btf and raw_tp (Linux 6.2+: the
+ * task, its files and the path walks read with direct loads through NEEDLE_TYPED instead of
+ * some forty bpf_probe_read_kernel calls); exit reads the current task, which it always is,
+ * with direct loads on every rung. Record layouts: bpf/include/process_record.h. Variable-size
+ * records are built in a per-CPU scratch buffer and copied to the ring with needle_output; the
+ * snapshot writes its records to the iterator's seq_file instead. */
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
@@ -67,19 +70,24 @@ struct {
 #define PROCESS_ARGS_TASK 2      /* another task, sleepable: bpf_copy_from_user_task */
 
 static __always_inline void process_fill_header_of(struct needle_record_header* hdr, __u16 kind,
-                                                   struct task_struct* task) {
+                                                   struct task_struct* task, const int typed) {
   hdr->kind = kind;
   hdr->version = PROCESS_RECORD_VERSION;
   hdr->size = 0;
   hdr->boot_ns = bpf_ktime_get_boot_ns();
   hdr->source = needle_source_index;
   hdr->cpu = bpf_get_smp_processor_id();
-  needle_fill_task_ctx(&hdr->task, task);
+  if (typed) {
+    needle_fill_task_ctx_typed(&hdr->task, task);
+  } else {
+    needle_fill_task_ctx(&hdr->task, task);
+  }
 }
 
-static __always_inline __u32 process_exe_flags(struct file* exe, __u32 path_flags) {
+static __always_inline __u32 process_exe_flags(struct file* exe, __u32 path_flags,
+                                               const int typed) {
   __u32 flags = path_flags ? PROCESS_F_EXE_TRUNCATED : 0;
-  __u32 fileless = needle_file_fileless(exe);
+  __u32 fileless = needle_file_fileless_typed(exe, typed);
   if (fileless & NEEDLE_FILE_MEMFD) {
     flags |= PROCESS_F_EXE_MEMFD;
   }
@@ -114,16 +122,16 @@ static long process_args_count_step(__u32 index, void* arg) {
 /* Reads the argument block of `task` (mm->arg_start..arg_end) into `dst`, at most max_arg_bytes
  * bytes and max_args arguments. Returns its length; sets PROCESS_F_ARGS_* in *flags. */
 static __always_inline __u32 process_read_args(char* dst, struct task_struct* task, int mode,
-                                               __u32* flags) {
+                                               __u32* flags, const int typed) {
   if (mode == PROCESS_ARGS_NONE || max_args == 0 || max_arg_bytes == 0) {
     return 0;
   }
-  struct mm_struct* mm = BPF_CORE_READ(task, mm);
+  struct mm_struct* mm = typed ? NEEDLE_TYPED(task_struct, task)->mm : BPF_CORE_READ(task, mm);
   if (!mm) {
     return 0;   /* a kernel thread */
   }
-  unsigned long start = BPF_CORE_READ(mm, arg_start);
-  unsigned long end = BPF_CORE_READ(mm, arg_end);
+  unsigned long start = typed ? mm->arg_start : BPF_CORE_READ(mm, arg_start);
+  unsigned long end = typed ? mm->arg_end : BPF_CORE_READ(mm, arg_end);
   __u64 avail = end > start ? end - start : 0;
   __u32 len = avail > max_arg_bytes ? max_arg_bytes : (__u32)avail;
   if (len > PROCESS_ARGS_MAX) {
@@ -162,24 +170,26 @@ static __always_inline __u32 process_read_args(char* dst, struct task_struct* ta
  * binfmt_misc), and the script is known only as the filename string given to execve (relative
  * to the cwd, or /dev/fd/N for execveat): reported with PROCESS_F_SCRIPT_FROM_USER. */
 static __always_inline __u32 process_script(char* dst, struct linux_binprm* bprm,
-                                            struct needle_path_scratch* scratch, __u32* flags) {
+                                            struct needle_path_scratch* scratch, __u32* flags,
+                                            const int typed) {
   if (!bprm) {
     return 0;
   }
+  struct linux_binprm* b = typed ? NEEDLE_TYPED(linux_binprm, bprm) : bprm;
   struct file* executable = NULL;
   if (bpf_core_field_exists(bprm->executable)) {
-    executable = BPF_CORE_READ(bprm, executable);
+    executable = typed ? b->executable : BPF_CORE_READ(bprm, executable);
   }
   if (executable) {
     __u32 path_flags = 0;
-    __u32 len = needle_file_path(executable, dst, scratch, &path_flags);
+    __u32 len = needle_file_path_typed(executable, dst, scratch, &path_flags, typed);
     if (path_flags) {
       *flags |= PROCESS_F_SCRIPT_TRUNCATED;
     }
     return len;
   }
-  const char* filename = BPF_CORE_READ(bprm, filename);
-  const char* interp = BPF_CORE_READ(bprm, interp);
+  const char* filename = typed ? b->filename : BPF_CORE_READ(bprm, filename);
+  const char* interp = typed ? b->interp : BPF_CORE_READ(bprm, interp);
   if (!filename || interp == filename) {
     return 0;
   }
@@ -191,32 +201,49 @@ static __always_inline __u32 process_script(char* dst, struct linux_binprm* bprm
   return (__u32)(n - 1) & (NEEDLE_PATH_MAX - 1);
 }
 
+/* The executable's inode number and device into *ino and *dev (0 when there is none). */
+static __always_inline void process_exe_ids(struct file* exe, __u64* ino, __u64* dev,
+                                            const int typed) {
+  struct inode* inode = NULL;
+  if (exe) {
+    inode = typed ? NEEDLE_TYPED(file, exe)->f_inode : BPF_CORE_READ(exe, f_inode);
+  }
+  if (!inode) {
+    *ino = 0;
+    *dev = 0;
+    return;
+  }
+  *ino = typed ? inode->i_ino : BPF_CORE_READ(inode, i_ino);
+  *dev = typed ? inode->i_sb->s_dev : BPF_CORE_READ(inode, i_sb, s_dev);
+}
+
 /* Fills everything after the header of an exec/snapshot record in `s` and returns the record's
  * total size. */
 static __always_inline __u32 process_fill_exec(struct process_scratch* s, struct task_struct* task,
                                                struct file* exe, struct linux_binprm* bprm,
-                                               int args_mode) {
+                                               int args_mode, const int typed) {
   struct process_exec_record* rec = (struct process_exec_record*)s->buf;
   char* data = (char*)s->buf + sizeof(*rec);
   __u32 flags = 0;
   __u32 path_flags = 0;
 
-  rec->exe_ino = exe ? BPF_CORE_READ(exe, f_inode, i_ino) : 0;
-  rec->exe_dev = exe ? BPF_CORE_READ(exe, f_inode, i_sb, s_dev) : 0;
-  __u32 exe_len = needle_file_path(exe, data, &s->path, &path_flags);
+  process_exe_ids(exe, &rec->exe_ino, &rec->exe_dev, typed);
+  __u32 exe_len = needle_file_path_typed(exe, data, &s->path, &path_flags, typed);
   if (exe) {
-    flags |= process_exe_flags(exe, path_flags);
+    flags |= process_exe_flags(exe, path_flags, typed);
   }
   __u32 pos = exe_len;
 
-  __u32 script_len = process_script(data + pos, bprm, &s->path, &flags);
+  __u32 script_len = process_script(data + pos, bprm, &s->path, &flags, typed);
   pos += script_len;
 
   __u32 cwd_len = 0;
-  struct fs_struct* fs = BPF_CORE_READ(task, fs);
+  struct fs_struct* fs = typed ? NEEDLE_TYPED(task_struct, task)->fs : BPF_CORE_READ(task, fs);
   if (fs) {
     path_flags = 0;
-    cwd_len = needle_path_of(&fs->pwd, data + pos, &s->path, &path_flags);
+    cwd_len = typed ? needle_path_resolve_typed(fs->pwd.mnt, fs->pwd.dentry, data + pos,
+                                                &s->path, &path_flags, 1)
+                    : needle_path_of(&fs->pwd, data + pos, &s->path, &path_flags);
     if (cwd_len) {
       flags |= PROCESS_F_CWD_PRESENT;
     }
@@ -226,7 +253,7 @@ static __always_inline __u32 process_fill_exec(struct process_scratch* s, struct
   }
   pos += cwd_len;
 
-  __u32 args_len = process_read_args(data + pos, task, args_mode, &flags);
+  __u32 args_len = process_read_args(data + pos, task, args_mode, &flags, typed);
 
   rec->flags = flags;
   rec->exe_len = exe_len;
@@ -248,8 +275,9 @@ static __always_inline struct process_scratch* process_scratch_get(void* map) {
 
 /* `bprm` is NULL on the tp rung, which has no access to it: exe then comes from mm->exe_file
  * (the same file: begin_new_exec() set it from bprm->file) and no script is reported. */
-static __always_inline int process_exec(struct task_struct* task, struct linux_binprm* bprm) {
-  if (needle_task_filtered(task)) {
+static __always_inline int process_exec(struct task_struct* task, struct linux_binprm* bprm,
+                                        const int typed) {
+  if (needle_current_filtered()) {   /* the task is current */
     return 0;
   }
   struct process_scratch* s = process_scratch_get(&process_scratch_map);
@@ -258,8 +286,14 @@ static __always_inline int process_exec(struct task_struct* task, struct linux_b
   }
   struct process_exec_record* rec = (struct process_exec_record*)s->buf;
   needle_fill_header(&rec->hdr, PROCESS_KIND_EXEC, PROCESS_RECORD_VERSION, 0);
-  struct file* exe = bprm ? BPF_CORE_READ(bprm, file) : BPF_CORE_READ(task, mm, exe_file);
-  __u32 size = process_fill_exec(s, task, exe, bprm, PROCESS_ARGS_CURRENT);
+  struct file* exe = NULL;
+  if (typed) {
+    exe = bprm ? NEEDLE_TYPED(linux_binprm, bprm)->file
+               : NEEDLE_TYPED(task_struct, task)->mm->exe_file;
+  } else {
+    exe = bprm ? BPF_CORE_READ(bprm, file) : BPF_CORE_READ(task, mm, exe_file);
+  }
+  __u32 size = process_fill_exec(s, task, exe, bprm, PROCESS_ARGS_CURRENT, typed);
   if (size > PROCESS_BUF_SIZE) {
     return 0;
   }
@@ -268,28 +302,41 @@ static __always_inline int process_exec(struct task_struct* task, struct linux_b
 }
 
 SEC("?tp_btf/sched_process_exec")
+int BPF_PROG(process_exec_tp_btf_typed, struct task_struct* p, pid_t old_pid,
+             struct linux_binprm* bprm) {
+  return process_exec(p, bprm, 1);
+}
+
+SEC("?tp_btf/sched_process_exec")
 int BPF_PROG(process_exec_tp_btf, struct task_struct* p, pid_t old_pid, struct linux_binprm* bprm) {
-  return process_exec(p, bprm);
+  return process_exec(p, bprm, 0);
+}
+
+SEC("?raw_tp/sched_process_exec")
+int BPF_PROG(process_exec_raw_tp_typed, struct task_struct* p, pid_t old_pid,
+             struct linux_binprm* bprm) {
+  return process_exec(p, bprm, 1);
 }
 
 SEC("?raw_tp/sched_process_exec")
 int BPF_PROG(process_exec_raw_tp, struct task_struct* p, pid_t old_pid, struct linux_binprm* bprm) {
-  return process_exec(p, bprm);
+  return process_exec(p, bprm, 0);
 }
 
 SEC("?tp/sched/sched_process_exec")
 int process_exec_tp(struct trace_event_raw_sched_process_exec* ctx) {
-  return process_exec((struct task_struct*)bpf_get_current_task(), NULL);
+  return process_exec((struct task_struct*)bpf_get_current_task(), NULL, 0);
 }
 
 /* ---- fork ------------------------------------------------------------------------------- */
 
 /* Reports a new thread group; the record's task context is the child's. */
-static __always_inline int process_fork(struct task_struct* child) {
-  if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid)) {
+static __always_inline int process_fork(struct task_struct* child, const int typed) {
+  struct task_struct* c = typed ? NEEDLE_TYPED(task_struct, child) : child;
+  if (typed ? c->pid != c->tgid : BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid)) {
     return 0;   /* a thread */
   }
-  if (needle_task_filtered(child)) {
+  if (needle_task_filtered_typed(child, typed)) {
     return 0;
   }
   struct process_scratch* s = process_scratch_get(&process_scratch_map);
@@ -298,14 +345,19 @@ static __always_inline int process_fork(struct task_struct* child) {
   }
   struct process_fork_record* rec = (struct process_fork_record*)s->buf;
   char* data = (char*)s->buf + sizeof(*rec);
-  process_fill_header_of(&rec->hdr, PROCESS_KIND_FORK, child);
-  struct file* exe = BPF_CORE_READ(child, mm, exe_file);
+  process_fill_header_of(&rec->hdr, PROCESS_KIND_FORK, child, typed);
+  struct file* exe = NULL;
+  if (typed) {
+    struct mm_struct* mm = c->mm;
+    exe = mm ? mm->exe_file : NULL;
+  } else {
+    exe = BPF_CORE_READ(child, mm, exe_file);
+  }
   __u32 path_flags = 0;
-  rec->exe_ino = exe ? BPF_CORE_READ(exe, f_inode, i_ino) : 0;
-  rec->exe_dev = exe ? BPF_CORE_READ(exe, f_inode, i_sb, s_dev) : 0;
-  __u32 exe_len = needle_file_path(exe, data, &s->path, &path_flags);
+  process_exe_ids(exe, &rec->exe_ino, &rec->exe_dev, typed);
+  __u32 exe_len = needle_file_path_typed(exe, data, &s->path, &path_flags, typed);
   rec->exe_len = exe_len;
-  rec->flags = exe ? process_exe_flags(exe, path_flags) : 0;
+  rec->flags = exe ? process_exe_flags(exe, path_flags, typed) : 0;
   __u32 size = sizeof(*rec) + exe_len;
   if (size > PROCESS_BUF_SIZE) {
     return 0;
@@ -316,13 +368,23 @@ static __always_inline int process_fork(struct task_struct* child) {
 }
 
 SEC("?tp_btf/sched_process_fork")
+int BPF_PROG(process_fork_tp_btf_typed, struct task_struct* parent, struct task_struct* child) {
+  return process_fork(child, 1);
+}
+
+SEC("?tp_btf/sched_process_fork")
 int BPF_PROG(process_fork_tp_btf, struct task_struct* parent, struct task_struct* child) {
-  return process_fork(child);
+  return process_fork(child, 0);
+}
+
+SEC("?raw_tp/sched_process_fork")
+int BPF_PROG(process_fork_raw_tp_typed, struct task_struct* parent, struct task_struct* child) {
+  return process_fork(child, 1);
 }
 
 SEC("?raw_tp/sched_process_fork")
 int BPF_PROG(process_fork_raw_tp, struct task_struct* parent, struct task_struct* child) {
-  return process_fork(child);
+  return process_fork(child, 0);
 }
 
 /* The tp rung gets only the child's pid. A new thread group is the last entry of its real
@@ -355,34 +417,35 @@ int process_fork_tp(struct trace_event_raw_sched_process_fork* ctx) {
   if (!child) {
     return 0;
   }
-  return process_fork(child);
+  return process_fork(child, 0);
 }
 
 /* ---- exit ------------------------------------------------------------------------------- */
 
 /* Once per thread group: do_exit() decrements signal->live before the tracepoint, so the last
- * thread out sees 0 (whether or not the tracepoint has the group_dead argument). */
-static __always_inline int process_exit(struct task_struct* task) {
-  if (needle_task_filtered(task)) {
+ * thread out sees 0 (whether or not the tracepoint has the group_dead argument). do_exit() runs
+ * the tracepoint for current, so every rung reads the task through its BTF pointer (direct
+ * loads, Linux 5.11+) rather than the tracepoint's argument. */
+static __always_inline int process_exit(void) {
+  if (needle_current_filtered()) {
     return 0;
   }
-  struct signal_struct* sig = BPF_CORE_READ(task, signal);
-  if (!sig || BPF_CORE_READ(sig, live.counter) != 0) {
+  struct task_struct* task = bpf_get_current_task_btf();
+  struct signal_struct* sig = task->signal;
+  if (!sig || sig->live.counter != 0) {
     return 0;
   }
   struct process_exit_record* rec = needle_reserve(sizeof(*rec));
   if (!rec) {
     return 0;
   }
-  process_fill_header_of(&rec->hdr, PROCESS_KIND_EXIT, task);
-  rec->hdr.size = sizeof(*rec);
+  needle_fill_header(&rec->hdr, PROCESS_KIND_EXIT, PROCESS_RECORD_VERSION, sizeof(*rec));
   /* exit_group() and fatal signals record the group's status in group_exit_code; a group whose
    * last thread called plain exit() carries it in that thread's exit_code. */
-  __u32 sflags = BPF_CORE_READ(sig, flags);
-  if (sflags & PROCESS_SIGNAL_GROUP_EXIT) {
-    rec->status = (__u32)BPF_CORE_READ(sig, group_exit_code);
+  if (sig->flags & PROCESS_SIGNAL_GROUP_EXIT) {
+    rec->status = (__u32)sig->group_exit_code;
   } else {
-    rec->status = (__u32)BPF_CORE_READ(task, exit_code);
+    rec->status = (__u32)task->exit_code;
   }
   rec->reserved = 0;
   needle_submit(rec);
@@ -391,17 +454,17 @@ static __always_inline int process_exit(struct task_struct* task) {
 
 SEC("?tp_btf/sched_process_exit")
 int BPF_PROG(process_exit_tp_btf, struct task_struct* p) {
-  return process_exit(p);
+  return process_exit();
 }
 
 SEC("?raw_tp/sched_process_exit")
 int BPF_PROG(process_exit_raw_tp, struct task_struct* p) {
-  return process_exit(p);
+  return process_exit();
 }
 
 SEC("?tp/sched/sched_process_exit")
 int process_exit_tp(struct trace_event_raw_sched_process_exit* ctx) {
-  return process_exit((struct task_struct*)bpf_get_current_task());
+  return process_exit();
 }
 
 /* ---- snapshot --------------------------------------------------------------------------- */
@@ -428,9 +491,9 @@ static __always_inline int process_snapshot(struct bpf_iter__task* ctx, int args
     return 0;
   }
   struct process_exec_record* rec = (struct process_exec_record*)s->buf;
-  process_fill_header_of(&rec->hdr, PROCESS_KIND_SNAPSHOT, task);
+  process_fill_header_of(&rec->hdr, PROCESS_KIND_SNAPSHOT, task, 0);
   struct file* exe = BPF_CORE_READ(task, mm, exe_file);
-  __u32 size = process_fill_exec(s, task, exe, NULL, args_mode);
+  __u32 size = process_fill_exec(s, task, exe, NULL, args_mode, 0);
   if (size > PROCESS_BUF_SIZE) {
     return 0;
   }

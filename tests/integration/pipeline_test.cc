@@ -317,7 +317,7 @@ TEST(Pipeline, MetricsEndpointReportsRungsCountersAndMemory) {
                      "exec\"}") != std::string::npos;
   })) << body;
   EXPECT_NE(body.find("HTTP/1.1 200"), std::string::npos);
-  EXPECT_NE(body.find("needle_hook_rung{source=\"process\",hook=\"exec\",rung=\"tp_btf\"} 1"),
+  EXPECT_NE(body.find("needle_hook_rung{source=\"process\",hook=\"exec\",rung=\"tp_btf+typed\"} 1"),
             std::string::npos)
       << body;
   EXPECT_NE(body.find("needle_rss_bytes{kind=\"anon\"}"), std::string::npos);

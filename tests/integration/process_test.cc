@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -51,6 +52,24 @@ std::vector<std::string> args_of(const nlohmann::json& ev) {
     }
   }
   return out;
+}
+
+// Forks a child that runs /bin/true from a memfd named `name` (fexecve), and waits for it.
+pid_t exec_from_memfd(const char* name, int* status) {
+  std::string bytes = read_file("/bin/true");
+  pid_t child = fork();
+  if (child == 0) {
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    if (fd < 0 || write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
+      _exit(90);
+    }
+    char* const argv[] = {const_cast<char*>("fileless"), nullptr};
+    char* const envp[] = {nullptr};
+    fexecve(fd, argv, envp);
+    _exit(91);
+  }
+  waitpid(child, status, 0);
+  return child;
 }
 
 TEST(ProcessSource, RenamedTrueRun500TimesEveryExecForkAndExitArrives) {
@@ -176,20 +195,8 @@ TEST(ProcessSource, ExecFromMemfdIsFileless) {
   TempDir d;
   Needle n(d);
   NEEDLE_START_BPF(n, process_config(d));
-  std::string bytes = read_file("/bin/true");
-  pid_t child = fork();
-  if (child == 0) {
-    int fd = memfd_create("needle-fileless", MFD_CLOEXEC);
-    if (fd < 0 || write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
-      _exit(90);
-    }
-    char* const argv[] = {const_cast<char*>("fileless"), nullptr};
-    char* const envp[] = {nullptr};
-    fexecve(fd, argv, envp);
-    _exit(91);
-  }
   int status = 0;
-  waitpid(child, &status, 0);
+  pid_t child = exec_from_memfd("needle-fileless", &status);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   ASSERT_EQ(n.stop(), 0) << n.err();
   auto execs = of_pid(read_events(d.file("events.jsonl")), child, "process.exec");
@@ -283,28 +290,83 @@ TEST(ProcessSource, SnapshotReportsProcessesStartedBefore) {
 
 class RungTest : public ::testing::TestWithParam<std::string> {};
 
+// Every field the kernel side reads, on each rung: the "+typed" rungs read the task, its files
+// and the path walks with direct loads, the plain ones with bpf_probe_read_kernel, and both must
+// give the same answers (exe, script, cwd, args, ids, comm, fileless, exit status).
 TEST_P(RungTest, PinnedRungCarriesEvents) {
+  const std::string rung = GetParam();
   TempDir d;
-  std::string exe = copy_binary(d, "/bin/true", "needle-true-rung");
+  std::string sh = copy_binary(d, "/bin/sh", "needle-sh-rung");
+  std::string script = d.file("needle-rung.sh");
+  write_file(script, "#!" + sh + "\nexit 3\n");
+  fs::permissions(script, fs::perms(0755));
   Needle n(d);
-  NEEDLE_START_BPF(n, process_config(d, "rung = \"" + GetParam() + "\"\n"));
+  NEEDLE_START_BPF(n, process_config(d, "rung = \"" + rung + "\"\n"));
+  // exit has no "+typed" rung (it reads the current task directly on every rung): a pin of one
+  // leaves it on its best rung.
+  const std::string exit_rung = rung.find('+') == std::string::npos ? rung : "tp_btf";
   for (const char* hook : {"exec", "fork", "exit"}) {
-    EXPECT_NE(n.err().find("hook " + std::string(hook) + " runs on rung " + GetParam()),
+    const std::string want = std::string(hook) == "exit" ? exit_rung : rung;
+    EXPECT_NE(n.err().find("hook " + std::string(hook) + " runs on rung " + want + "\n"),
               std::string::npos)
         << n.err();
   }
   int status = 0;
-  pid_t pid = spawn_wait(exe, {"needle-true-rung", GetParam()}, &status);
+  pid_t pid = spawn_wait(sh, {"needle-sh-rung", "-c", "exit 5", rung}, &status);
+  pid_t by_script = spawn_wait(script, {script, "arg1"}, &status);
+  pid_t fileless = exec_from_memfd("needle-rung", &status);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   ASSERT_EQ(n.stop(), 0) << n.err();
   auto evs = read_events(d.file("events.jsonl"));
+
   auto execs = of_pid(evs, pid, "process.exec");
   ASSERT_EQ(execs.size(), 1u);
-  EXPECT_EQ(str_field(execs[0], "process.exe"), exe);
-  EXPECT_EQ(of_pid(evs, pid, "process.fork").size(), 1u);
-  EXPECT_EQ(of_pid(evs, pid, "process.exit").size(), 1u);
+  EXPECT_EQ(str_field(execs[0], "process.exe"), sh);
+  EXPECT_EQ(args_of(execs[0]), (std::vector<std::string>{"needle-sh-rung", "-c", "exit 5", rung}));
+  EXPECT_EQ(int_field(execs[0], "process.ppid"), getpid());
+  EXPECT_EQ(int_field(execs[0], "process.uid"), static_cast<int64_t>(getuid()));
+  EXPECT_EQ(str_field(execs[0], "process.comm"), "needle-sh-rung");
+  EXPECT_EQ(str_field(execs[0], "process.cwd"), fs::current_path().string());
+  EXPECT_EQ(field(execs[0], "process.fileless"), nullptr);
+  // The fork's task context is the child's; its executable is still the parent's (this test).
+  auto forks = of_pid(evs, pid, "process.fork");
+  ASSERT_EQ(forks.size(), 1u);
+  EXPECT_EQ(int_field(forks[0], "process.ppid"), getpid());
+  EXPECT_EQ(str_field(forks[0], "process.exe"), fs::read_symlink("/proc/self/exe").string());
+  EXPECT_EQ(str_field(forks[0], "process.start_time"), str_field(execs[0], "process.start_time"));
+  auto exits = of_pid(evs, pid, "process.exit");
+  ASSERT_EQ(exits.size(), 1u);
+  EXPECT_EQ(int_field(exits[0], "process.exit_code"), 5);
+  EXPECT_EQ(int_field(exits[0], "process.ppid"), getpid());
+  EXPECT_EQ(str_field(exits[0], "process.comm"), "needle-sh-rung");
+
+  auto scripted = of_pid(evs, by_script, "process.exec");
+  ASSERT_EQ(scripted.size(), 1u);
+  if (rung != "tp") {   // the tp rung has no access to the exec's bprm
+    EXPECT_EQ(str_field(scripted[0], "process.script"), script);
+  }
+  EXPECT_EQ(str_field(scripted[0], "process.exe"), sh);
+  auto script_exit = of_pid(evs, by_script, "process.exit");
+  ASSERT_EQ(script_exit.size(), 1u);
+  EXPECT_EQ(int_field(script_exit[0], "process.exit_code"), 3);
+
+  auto memfd = of_pid(evs, fileless, "process.exec");
+  ASSERT_EQ(memfd.size(), 1u);
+  const nlohmann::json* fl = field(memfd[0], "process.fileless");
+  ASSERT_NE(fl, nullptr) << memfd[0].dump();
+  EXPECT_TRUE(fl->get<bool>());
+  EXPECT_NE(str_field(memfd[0], "process.exe").find("memfd:needle-rung"), std::string::npos)
+      << memfd[0].dump();
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryRungHere, RungTest, ::testing::Values("tp_btf", "raw_tp", "tp"));
+INSTANTIATE_TEST_SUITE_P(EveryRungHere, RungTest,
+                         ::testing::Values("tp_btf+typed", "tp_btf", "raw_tp+typed", "raw_tp",
+                                           "tp"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), '+', '_');
+                           return name;
+                         });
 
 TEST(ProcessSource, ExcludedExecutableIsFilteredInTheKernel) {
   TempDir d;

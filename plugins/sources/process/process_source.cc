@@ -15,12 +15,18 @@ static_assert(needle::process::ProcessOptions::kMaxArgBytesLimit == PROCESS_ARGS
 namespace needle::process {
 namespace {
 
-// Each hook's rungs, best first (program names as in bpf/process.bpf.c).
+// Each hook's rungs, best first (program names as in bpf/process.bpf.c). A "+typed" rung reads
+// the task and its files with direct loads (bpf_rdonly_cast, Linux 6.2+); the plain one below
+// it remains for older kernels.
 constexpr needle_bpf_program kPrograms[] = {
+    hook_program("process_exec_tp_btf_typed", "exec", "tp_btf+typed", 1),
     hook_program("process_exec_tp_btf", "exec", "tp_btf", 1),
+    hook_program("process_exec_raw_tp_typed", "exec", "raw_tp+typed", 1),
     hook_program("process_exec_raw_tp", "exec", "raw_tp", 1),
     hook_program("process_exec_tp", "exec", "tp", 1),
+    hook_program("process_fork_tp_btf_typed", "fork", "tp_btf+typed", 1),
     hook_program("process_fork_tp_btf", "fork", "tp_btf", 1),
+    hook_program("process_fork_raw_tp_typed", "fork", "raw_tp+typed", 1),
     hook_program("process_fork_raw_tp", "fork", "raw_tp", 1),
     hook_program("process_fork_tp", "fork", "tp", 1),
     hook_program("process_exit_tp_btf", "exit", "tp_btf", 1),

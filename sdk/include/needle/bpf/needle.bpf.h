@@ -153,6 +153,18 @@ static __always_inline struct file* needle_file_from_fd(struct task_struct* task
   return file;
 }
 
+/* needle_task_filtered with its own-tgid test through NEEDLE_TYPED when `typed` (a program of a
+ * "+typed" rung); the exclusions, when configured, read with CO-RE. */
+static __always_inline int needle_task_filtered_typed(struct task_struct* task, const int typed) {
+  if (!typed) {
+    return needle_task_filtered(task);
+  }
+  if (NEEDLE_TYPED(task_struct, task)->tgid == needle_self_tgid) {
+    return 1;
+  }
+  return needle_task_excluded(task);
+}
+
 /* needle_task_filtered for the current task, with direct loads. */
 static __always_inline int needle_current_filtered(void) {
   struct task_struct* task = bpf_get_current_task_btf();
@@ -186,17 +198,11 @@ static __always_inline void needle_fill_task_ctx(struct needle_task_ctx* ctx,
   BPF_CORE_READ_STR_INTO(&ctx->comm, task, comm);
 }
 
-/* needle_fill_task_ctx for the current task, with direct loads through its BTF pointer: every
- * record's header has one, and the CO-RE reads above cost about 20 bpf_probe_read_kernel calls.
- * Only the pid-namespace numbers of a task below the root namespace and the comm (a string)
- * still go through helpers. A global function: the verifier checks it once per program, where
- * inlined at every call site each direct load's BTF walk was repeated along every path (it
- * doubled the file source's load time). */
-__attribute__((noinline)) int needle_fill_current_ctx(struct needle_task_ctx* ctx) {
-  if (!ctx) {
-    return 0;
-  }
-  struct task_struct* task = bpf_get_current_task_btf();
+/* The task context of `task`, a pointer whose fields load directly (a BTF pointer: current's from
+ * bpf_get_current_task_btf, a tp_btf argument, or one typed with NEEDLE_TYPED). Only the
+ * pid-namespace numbers of a task below the root namespace still go through helpers. */
+static __always_inline void needle_fill_ctx_direct(struct needle_task_ctx* ctx,
+                                                   struct task_struct* task) {
   struct task_struct* leader = task->group_leader;
   ctx->tgid = task->tgid;
   ctx->pid = task->pid;
@@ -236,7 +242,28 @@ __attribute__((noinline)) int needle_fill_current_ctx(struct needle_task_ctx* ct
   } else {
     bpf_probe_read_kernel_str(&ctx->comm, sizeof(ctx->comm), task->comm);
   }
+}
+
+/* needle_fill_task_ctx for the current task, with direct loads through its BTF pointer: every
+ * record's header has one, and the CO-RE reads above cost about 20 bpf_probe_read_kernel calls.
+ * A global function: the verifier checks it once per program, where inlined at every call site
+ * each direct load's BTF walk was repeated along every path (it doubled the file source's load
+ * time). */
+__attribute__((noinline)) int needle_fill_current_ctx(struct needle_task_ctx* ctx) {
+  if (!ctx) {
+    return 0;
+  }
+  needle_fill_ctx_direct(ctx, bpf_get_current_task_btf());
   return 0;
+}
+
+/* needle_fill_task_ctx for any task (a forked child, a tracepoint's argument) with direct loads
+ * through NEEDLE_TYPED: call it only from programs of a "+typed" rung. Inlined: a global
+ * function cannot take a BTF pointer as an argument before Linux 6.8 (__arg_trusted), and a
+ * program has few call sites of it. */
+static __always_inline void needle_fill_task_ctx_typed(struct needle_task_ctx* ctx,
+                                                       struct task_struct* task) {
+  needle_fill_ctx_direct(ctx, NEEDLE_TYPED(task_struct, task));
 }
 
 /* Fills the common header of a reserved record for the current task. */

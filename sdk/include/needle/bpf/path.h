@@ -308,15 +308,18 @@ static __always_inline __u32 needle_file_path(struct file* file, char* out,
 #define NEEDLE_HUGETLBFS_MAGIC 0x958458f6UL
 
 /* Whether `file` lives nowhere on disk: NEEDLE_FILE_MEMFD, NEEDLE_FILE_DELETED or 0. A memfd
- * (never linked) reports only NEEDLE_FILE_MEMFD. */
-static __always_inline __u32 needle_file_fileless(struct file* file) {
+ * (never linked) reports only NEEDLE_FILE_MEMFD. `typed`: the inode, its superblock and the name
+ * pointer load directly (NEEDLE_TYPED, a "+typed" rung), else through bpf_probe_read_kernel. */
+static __always_inline __u32 needle_file_fileless_typed(struct file* file, const int typed) {
   if (!file) {
     return 0;
   }
-  struct inode* inode = BPF_CORE_READ(file, f_inode);
-  unsigned long magic = BPF_CORE_READ(inode, i_sb, s_magic);
+  struct file* f = typed ? NEEDLE_TYPED(file, file) : file;
+  struct inode* inode = typed ? f->f_inode : BPF_CORE_READ(file, f_inode);
+  unsigned long magic = typed ? inode->i_sb->s_magic : BPF_CORE_READ(inode, i_sb, s_magic);
   if (magic == NEEDLE_TMPFS_MAGIC || magic == NEEDLE_HUGETLBFS_MAGIC) {
-    const unsigned char* name = BPF_CORE_READ(file, f_path.dentry, d_name.name);
+    const unsigned char* name =
+        typed ? f->f_path.dentry->d_name.name : BPF_CORE_READ(file, f_path.dentry, d_name.name);
     char prefix[8] = {};
     if (name && bpf_probe_read_kernel(prefix, 6, name) == 0 && prefix[0] == 'm' &&
         prefix[1] == 'e' && prefix[2] == 'm' && prefix[3] == 'f' && prefix[4] == 'd' &&
@@ -325,8 +328,16 @@ static __always_inline __u32 needle_file_fileless(struct file* file) {
     }
   }
   unsigned int nlink = 0;
-  BPF_CORE_READ_INTO(&nlink, inode, __i_nlink);
+  if (typed) {
+    nlink = inode->__i_nlink;
+  } else {
+    BPF_CORE_READ_INTO(&nlink, inode, __i_nlink);
+  }
   return nlink == 0 ? NEEDLE_FILE_DELETED : 0;
+}
+
+static __always_inline __u32 needle_file_fileless(struct file* file) {
+  return needle_file_fileless_typed(file, 0);
 }
 
 #endif /* NEEDLE_BPF_PATH_H */
