@@ -23,8 +23,13 @@ NEEDLE_CONFIG(__u32, ptrace_all, 0);
 
 #define IPC_PID_FS_MAGIC 0x50494446   /* pidfs (6.9+): the struct pid is the inode's i_private */
 
-/* The caller's tgid / tid as its own pid namespace numbers them (what its arguments mean). */
+/* The caller's tgid / tid as its own pid namespace numbers them (what its arguments mean).
+ * `pid` is a BTF pointer (reached from bpf_get_current_task_btf): in the root namespace the
+ * number loads directly; numbers[level] below it needs a variable offset, read with CO-RE. */
 static __always_inline __s32 ipc_vnr(struct pid* pid) {
+  if (pid->level == 0) {
+    return pid->numbers[0].nr;
+  }
   unsigned int level = BPF_CORE_READ(pid, level);
   return BPF_CORE_READ(pid, numbers[level & 7].nr);
 }
@@ -188,24 +193,24 @@ NEEDLE_SYS_EXIT_HANDLER(ipc_signal_exit) {
     target = NEEDLE_SYS_INT(sys, 0);
     sig = (__u32)sys->args[1];
     /* pid > 0 names a process; 0, -1 and -pgid a group, which is reported as given */
-    other = target <= 0 || target != ipc_vnr(BPF_CORE_READ(task, group_leader, thread_pid));
+    other = target <= 0 || target != ipc_vnr(task->group_leader->thread_pid);
   } else if (nr == (native ? IPC_NR64_TKILL : IPC_NR32_TKILL)) {
     target = NEEDLE_SYS_INT(sys, 0);
     sig = (__u32)sys->args[1];
     /* a thread id: only the caller's own thread is known to be in its process */
-    other = target != ipc_vnr(BPF_CORE_READ(task, thread_pid));
+    other = target != ipc_vnr(task->thread_pid);
   } else if (nr == (native ? IPC_NR64_PIDFD_SEND_SIGNAL : IPC_NR32_PIDFD_SEND_SIGNAL)) {
     target = ipc_pidfd_tgid(NEEDLE_SYS_INT(sys, 0));
     sig = (__u32)sys->args[1];
     kernel = IPC_F_TARGET_KERNEL;
-    other = target != (__s32)BPF_CORE_READ(task, tgid);
+    other = target != (__s32)task->tgid;
   } else {
     /* tgkill, rt_tgsigqueueinfo: (tgid, tid, sig) */
     target = NEEDLE_SYS_INT(sys, 0);
     sig = (__u32)sys->args[2];
-    other = target != ipc_vnr(BPF_CORE_READ(task, group_leader, thread_pid));
+    other = target != ipc_vnr(task->group_leader->thread_pid);
   }
-  if (sig == 0 || !other || needle_task_filtered(task)) {
+  if (sig == 0 || !other || needle_current_filtered()) {
     return 0;   /* signal 0 only probes; signals within the process are not IPC */
   }
   struct ipc_record* rec = ipc_begin(IPC_KIND_SIGNAL, sys, ret);

@@ -3,6 +3,7 @@
 // Every syscall route of both ABIs (x86_64, ia32 compat) is reported under its name. Each test
 // selects its own pids: the host is shared.
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
@@ -202,6 +203,61 @@ TEST(IpcSource, SignalsToAnotherProcessAreReportedAndSignalsWithinItAreNot) {
     file_seen = file_seen || str_field(e, "file.path") == d.file("touched");
   }
   EXPECT_TRUE(file_seen);
+}
+
+// Inside a pid namespace a process names itself and others by the namespace's numbers: the
+// handler compares the target with the caller's own number at its level (read with CO-RE below
+// the root namespace, directly in it), so a self-signal stays unreported and a signal to a
+// sibling is reported with the pid as given.
+TEST(IpcSource, SignalsInsideAPidNamespaceAreJudgedByItsNumbers) {
+  TempDir d;
+  Needle n(d);
+  NEEDLE_START_BPF(n, ipc_config(d));
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t outer = fork();
+  if (outer == 0) {
+    close(fds[0]);
+    if (unshare(CLONE_NEWPID) != 0) {
+      _exit(80);
+    }
+    pid_t init = fork();   // pid 1 of the new namespace
+    if (init == 0) {
+      signal(SIGURG, SIG_IGN);
+      if (getpid() != 1 || kill(1, SIGURG) != 0) {   // itself, by its namespace number
+        _exit(81);
+      }
+      pid_t sibling = fork();   // pid 2 there
+      if (sibling == 0) {
+        pause();
+        _exit(0);
+      }
+      if (kill(sibling, SIGTERM) != 0) {
+        _exit(82);
+      }
+      int st = 0;
+      waitpid(sibling, &st, 0);
+      _exit(sibling == 2 && WIFSIGNALED(st) ? 0 : 83);
+    }
+    if (write(fds[1], &init, sizeof init) != sizeof init) {
+      _exit(84);
+    }
+    int st = 0;
+    waitpid(init, &st, 0);
+    _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 85);
+  }
+  close(fds[1]);
+  pid_t init = 0;
+  ASSERT_EQ(read(fds[0], &init, sizeof init), static_cast<ssize_t>(sizeof init));
+  close(fds[0]);
+  int status = 0;
+  waitpid(outer, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  ASSERT_EQ(n.stop(), 0) << n.err();
+  auto evs = of_type(read_events(d.file("events.jsonl")), "ipc.signal", init);
+  ASSERT_EQ(evs.size(), 1u) << "the signal to the sibling only";
+  EXPECT_EQ(int_field(evs[0], "ipc.signal"), SIGTERM);
+  EXPECT_EQ(int_field(evs[0], "ipc.target_pid"), 2) << "as the caller gave it";
 }
 
 std::string helper(bool compat) {
