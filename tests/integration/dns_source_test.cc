@@ -149,6 +149,26 @@ sockaddr_in loopback(uint16_t port) {
   return a;
 }
 
+/// The loopback address of `family` (127.0.0.1 or ::1) and `port`, as a sockaddr of its size.
+struct Loopback {
+  Loopback(int family, uint16_t port) {
+    if (family == AF_INET6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+      a->sin6_family = AF_INET6;
+      a->sin6_port = htons(port);
+      a->sin6_addr = in6addr_loopback;
+      len = sizeof(sockaddr_in6);
+    } else {
+      *reinterpret_cast<sockaddr_in*>(&ss) = loopback(port);
+      len = sizeof(sockaddr_in);
+    }
+  }
+  sockaddr* sa() { return reinterpret_cast<sockaddr*>(&ss); }
+  uint16_t port() const { return ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port); }
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+};
+
 bool read_full(int fd, uint8_t* p, size_t n) {
   while (n > 0) {
     ssize_t r = read(fd, p, n);
@@ -161,30 +181,30 @@ bool read_full(int fd, uint8_t* p, size_t n) {
   return true;
 }
 
-/// A DNS server on 127.0.0.1: UDP and TCP on one port, a thread each; stopped by the destructor.
+/// A DNS server on 127.0.0.1 (or ::1): UDP and TCP on one port, a thread each; stopped by the
+/// destructor.
 class Responder {
  public:
-  Responder() {
+  explicit Responder(int family = AF_INET) {
     for (int attempt = 0; attempt < 20 && port_ == 0; ++attempt) {
-      int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-      sockaddr_in a = loopback(0);
-      socklen_t len = sizeof a;
-      if (bind(u, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-          getsockname(u, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      int u = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      Loopback a(family, 0);
+      socklen_t len = a.len;
+      if (bind(u, a.sa(), a.len) != 0 || getsockname(u, a.sa(), &len) != 0) {
         close(u);
         continue;
       }
-      int t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      int t = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
       int one = 1;
       setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      if (bind(t, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(t, 16) != 0) {
+      if (bind(t, a.sa(), a.len) != 0 || listen(t, 16) != 0) {
         close(u);
         close(t);
         continue;
       }
       udp_ = u;
       tcp_ = t;
-      port_ = ntohs(a.sin_port);
+      port_ = a.port();
     }
     if (port_ != 0) {
       udp_thread_ = std::thread([this] { serve_udp(); });
@@ -221,7 +241,7 @@ class Responder {
         continue;
       }
       uint8_t buf[2048];
-      sockaddr_in from{};
+      sockaddr_storage from{};
       socklen_t len = sizeof from;
       ssize_t n = recvfrom(udp_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
       if (n < 12) {
@@ -274,38 +294,38 @@ bool recv_timeout(int fd, uint8_t* buf, size_t cap, ssize_t& n) {
   return n >= 12;
 }
 
-bool udp_connected(uint16_t port, const Bytes& q) {
-  int s = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a = loopback(port);
+bool udp_connected(uint16_t port, const Bytes& q, int family = AF_INET) {
+  int s = socket(family, SOCK_DGRAM, 0);
+  Loopback a(family, port);
   uint8_t buf[2048];
   ssize_t n = 0;
-  bool ok = connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+  bool ok = connect(s, a.sa(), a.len) == 0 &&
             send(s, q.data(), q.size(), 0) == static_cast<ssize_t>(q.size()) &&
             recv_timeout(s, buf, sizeof buf, n);
   close(s);
   return ok;
 }
 
-bool udp_sendto(uint16_t port, const Bytes& q) {
-  int s = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a = loopback(port);
+bool udp_sendto(uint16_t port, const Bytes& q, int family = AF_INET) {
+  int s = socket(family, SOCK_DGRAM, 0);
+  Loopback a(family, port);
   uint8_t buf[2048];
   ssize_t n = 0;
-  bool ok = sendto(s, q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof a) ==
+  bool ok = sendto(s, q.data(), q.size(), 0, a.sa(), a.len) ==
                 static_cast<ssize_t>(q.size()) &&
             recv_timeout(s, buf, sizeof buf, n);
   close(s);
   return ok;
 }
 
-bool tcp_query(uint16_t port, const Bytes& q) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a = loopback(port);
+bool tcp_query(uint16_t port, const Bytes& q, int family = AF_INET) {
+  int s = socket(family, SOCK_STREAM, 0);
+  Loopback a(family, port);
   Bytes framed;
   put16(framed, static_cast<uint16_t>(q.size()));
   framed.insert(framed.end(), q.begin(), q.end());
   uint8_t lenb[2];
-  bool ok = connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+  bool ok = connect(s, a.sa(), a.len) == 0 &&
             write(s, framed.data(), framed.size()) == static_cast<ssize_t>(framed.size()) &&
             read_full(s, lenb, 2);
   if (ok) {
@@ -497,6 +517,49 @@ TEST_F(DnsSource, TcpQueryWithLengthPrefixAndCnameChainAnswer) {
       *field(rs[0], "dns.answers"),
       nlohmann::json::parse(R"([{"type":"CNAME","data":"real.)" + tag() +
                             R"(","ttl":40},{"type":"AAAA","data":"2001:db8::53","ttl":50}])"));
+}
+
+// The same over IPv6 loopback: connected UDP (connect6), an unconnected sendto (sendmsg6) and
+// TCP, each query and answer tied to the client with the IPv6 addresses the packet carried.
+TEST(DnsSourceIpv6, UdpConnectedSendtoAndTcpOverIpv6) {
+  Responder dns(AF_INET6);
+  ASSERT_NE(dns.port(), 0) << "no free ::1 port for the responder";
+  TempDir d;
+  Needle n(d);
+  NEEDLE_START_BPF(n, dns_config(d, dns.port()));
+  const std::string connected = "a.v6c." + tag();
+  const std::string sent = "a.v6s." + tag();
+  const std::string tcp = "six.v6t." + tag();
+  pid_t pid = run_client([&] {
+    return udp_connected(dns.port(), make_query(601, connected, kTypeA), AF_INET6) &&
+           udp_sendto(dns.port(), make_query(602, sent, kTypeA), AF_INET6) &&
+           tcp_query(dns.port(), make_query(603, tcp, kTypeAaaa), AF_INET6);
+  });
+  ASSERT_EQ(n.stop(), 0) << n.err();
+  auto evs = read_events(d.file("events.jsonl"));
+  auto qs = of(evs, pid, "dns.query");
+  auto rs = of(evs, pid, "dns.response");
+  ASSERT_EQ(qs.size(), 3u);
+  ASSERT_EQ(rs.size(), 3u);
+  const std::vector<std::pair<std::string, std::string>> want = {
+      {connected, "udp"}, {sent, "udp"}, {tcp, "tcp"}};
+  for (size_t i = 0; i < want.size(); ++i) {
+    for (const auto* e : {&qs[i], &rs[i]}) {
+      expect_owner(*e, pid);
+      EXPECT_EQ(int_field(*e, "dns.id"), static_cast<int64_t>(601 + i));
+      EXPECT_EQ(str_field(*e, "dns.query"), want[i].first);
+      EXPECT_EQ(str_field(*e, "net.family"), "ipv6");
+      EXPECT_EQ(str_field(*e, "net.proto"), want[i].second);
+      EXPECT_EQ(str_field(*e, "dns.server_ip"), "::1");
+      EXPECT_EQ(int_field(*e, "dns.server_port"), dns.port());
+    }
+    EXPECT_EQ(str_field(rs[i], "dns.rcode"), "NOERROR");
+  }
+  EXPECT_EQ(field(rs[0], "dns.answers")->size(), 2u);
+  EXPECT_EQ(field(rs[1], "dns.answers")->size(), 2u);
+  EXPECT_EQ(*field(rs[2], "dns.answers"),
+            nlohmann::json::parse(R"([{"type":"CNAME","data":"real.v6t.)" + tag() +
+                                  R"(","ttl":40},{"type":"AAAA","data":"2001:db8::53","ttl":50}])"));
 }
 
 TEST_F(DnsSource, NxdomainAndUnknownQtypeMnemonics) {
