@@ -101,6 +101,34 @@ TEST(Pipeline, RefusedTypedRungFallsBackToThePlainOne) {
   EXPECT_GE(yields, 5u) << "the plain program runs for this process's sched_yield calls";
 }
 
+// A source with an enter handler: the core attaches the dispatcher's sys_enter too, and the exit
+// handler finds the arguments, the enter time and the word the enter handler left in the
+// thread's slot (no built-in source has enter handlers, so only this test plugin covers them).
+TEST(Pipeline, EnterHandlerHandsItsExitHandlerTheEnterTimeAndItsWord) {
+  TempDir d;
+  Needle n(d);
+  NEEDLE_START_BPF(n, needle_section() + "[[source]]\nplugin = \"sysargs\"\n" +
+                          file_sink(d.file("e.jsonl")));
+  EXPECT_NE(n.err().find("the syscall dispatcher also runs sys_enter"), std::string::npos)
+      << n.err();
+  for (int i = 0; i < 5; ++i) {
+    getpgid(0);
+  }
+  ASSERT_EQ(n.stop(), 0) << n.err();
+  size_t seen = 0;
+  for (const auto& e : read_events(d.file("e.jsonl"))) {
+    if (str_field(e, "type") != "test.pgid" || int_field(e, "process.pid") != getpid()) {
+      continue;
+    }
+    ++seen;
+    EXPECT_EQ(int_field(e, "test.arg0"), 0) << e.dump();
+    EXPECT_GT(int_field(e, "test.enter_ns"), 0) << e.dump();
+    EXPECT_EQ(int_field(e, "test.word"), 0x5a5a) << e.dump();
+    EXPECT_EQ(int_field(e, "test.ret"), getpgid(0)) << e.dump();
+  }
+  EXPECT_GE(seen, 5u);
+}
+
 TEST(Pipeline, StuckSinkDoesNotHoldShutdownPastTheTimeout) {
   TempDir d;
   Needle n(d);

@@ -2,11 +2,11 @@
 // typed_fallback.bpf.c): proves the fall back to the plain rung. Each record becomes a
 // `test.yield` event.
 #include <cstring>
-#include <iterator>
 
 #include "needle/bpf_object.h"
 #include "needle/plugin.h"
 #include "needle/record.h"
+#include "syscall_spec.h"
 
 NEEDLE_BPF_OBJECT(typedfallback)
 
@@ -22,13 +22,7 @@ class TypedFallback final : public needle::Source {
  public:
   TypedFallback(needle::Host host, const needle::Config&) : Source(host) {}
   needle_bpf_spec bpf_spec() override {
-    auto bytes = needle_bpf_typedfallback_bytes();
-    needle_bpf_spec spec{sizeof(needle_bpf_spec), sizeof(needle_bpf_program), bytes.data(),
-                         bytes.size(), kPrograms, std::size(kPrograms)};
-    spec.syscalls = kSyscalls;
-    spec.syscall_count = std::size(kSyscalls);
-    spec.syscall_size = sizeof(needle_syscall);
-    return spec;
+    return needle::test::syscall_spec(needle_bpf_typedfallback_bytes(), kPrograms, kSyscalls);
   }
   needle_rc decode(std::span<const std::byte> raw, needle::Event& ev) override {
     needle_record_header hdr{};
