@@ -208,11 +208,11 @@ int cmd_plugins(const std::vector<std::string>& args) {
   return errors.empty() ? 0 : kExitPlugin;
 }
 
-// Each of needle's threads allocates from its own glibc arena, which glibc shrinks (mprotect)
-// whenever its top free chunk passes the trim threshold and grows again (page faults, zeroed
-// pages) on the next burst: under a flood `perf` put a quarter of the ring thread's time in that
-// churn. A megabyte of top pad per arena keeps it (GLIBC_TUNABLES=glibc.malloc.top_pad=... still
-// decides when given).
+// Each of needle's threads allocates from its own glibc arena, whose free top glibc hands back
+// to the kernel whenever it passes the trim threshold, faulting zeroed pages in again on the
+// next burst: under a DNS flood `perf` put a quarter of the ring thread's time in the kernel,
+// mostly that churn. A megabyte of top pad, which an arena keeps when it trims, stops it
+// (GLIBC_TUNABLES=glibc.malloc.top_pad=... still decides when given).
 void keep_arena_slack() {
   const char* tunables = std::getenv("GLIBC_TUNABLES");
   if (tunables == nullptr || std::strstr(tunables, "malloc.top_pad") == nullptr) {

@@ -3,7 +3,8 @@
 # with every source and enricher on (as configs/needle.toml, read-only opens included) or with
 # the sources named in SOURCES only, kernel.bpf_stats_enabled is on for the run, and the script
 # prints per program the runs, the nanoseconds per run and the total, then the total per
-# operation. The stats themselves add about 20 ns a run.
+# operation. The stats' own clock reads count in each run (a three-instruction early exit shows
+# 70-100 ns here): the figures overstate cheap runs; `perf record -a -g` samples without that.
 #
 #   tests/bench/bpf_cost.sh BUILD_DIR OPS WORKLOAD [ARGS...]      (root)
 #     e.g. tests/bench/bpf_cost.sh build/release 200000 open /tmp/x    (a directory to open in)
