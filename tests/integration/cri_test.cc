@@ -7,11 +7,14 @@
 // (plugins/enrichers/cri/cri_enricher_test.cc): a real peer cannot be made slow.
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -43,6 +46,18 @@ Peer& peer() {
   return p;
 }
 
+// The kubepods folders are shared by every Cri test process ctest runs at the same time: one
+// removing them at its end while another's runtime is making a pod below them fails that pod
+// (its mkdir of the pod folder finds no parent). Each process holds this lock shared while its
+// pods may exist and removes the shared folders only when it can take the lock alone.
+int kubepods_lock() {
+  static int fd = [] {
+    fs::create_directories("/run/needle-test");
+    return ::open("/run/needle-test/cri-kubepods.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  }();
+  return fd;
+}
+
 class Cri : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -58,6 +73,11 @@ class Cri : public ::testing::Test {
     setenv("NEEDLE_CTD_ROOT", ("/var/lib/needle-test/containerd-" + tag).c_str(), 1);
     setenv("NEEDLE_CTD_STATE", ("/run/needle-test/containerd-" + tag).c_str(), 1);
     p.attempted = true;
+    if (kubepods_lock() < 0 || ::flock(kubepods_lock(), LOCK_SH) != 0) {
+      p.why = std::string("cannot lock /run/needle-test/cri-kubepods.lock: ") +
+              std::strerror(errno);
+      return;
+    }
     Result r = run({"/bin/bash", peer_script(), "up"}, 120);
     if (r.exit_code != 0) {
       p.why = "tests/peers/containerd.sh up failed:\n" + r.out + r.err;
@@ -81,12 +101,19 @@ class Cri : public ::testing::Test {
     setenv("PURGE", "1", 1);
     run({"/bin/bash", peer_script(), "down"}, 120);
     unsetenv("PURGE");
-    // The kubepods folders, when nothing else uses them (rmdir fails on a folder in use).
+    // The kubepods folders, when no other Cri test process may be making pods below them
+    // (rmdir fails on a folder in use; see kubepods_lock).
+    const int fd = kubepods_lock();
+    ::flock(fd, LOCK_UN);
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      return;
+    }
     std::error_code ec;
     for (const auto& h : fs::directory_iterator("/sys/fs/cgroup", ec)) {
       ::rmdir((h.path() / "kubepods/besteffort").c_str());
       ::rmdir((h.path() / "kubepods").c_str());
     }
+    ::flock(fd, LOCK_UN);
   }
   void SetUp() override {
     if (!peer().up) {
