@@ -19,7 +19,10 @@
 #   (tp_btf, raw_tp, tp); WORKLOAD_CPU (default 0) is the CPU the workload is pinned to.
 #   Why pin: on a VM, a workload whose threads wake each other (DNS, TCP) across CPUs pays for
 #   waking an idle virtual CPU (here 120 us per DNS round trip with the other CPU idle, 17 us
-#   with it busy), so without pinning "needle on" looks faster. needle itself is not pinned.
+#   with it busy), so without pinning "needle on" looks faster. needle itself is not pinned
+#   unless NEEDLE_CPUS is set (a taskset CPU list, such as 1): a diagnostic that keeps needle's
+#   threads off the workload's CPU, so what remains of the ratio is the in-kernel cost and the
+#   host's own noise, not CPU time the workload lost to needle's threads.
 set -euo pipefail
 build=${1:-build/release}
 mode=${2:-all}
@@ -32,6 +35,7 @@ load="$build/bench/bench_load"
 dns_port=${DNS_PORT:-53}
 scale=${SCALE:-1}
 workload_cpu=${WORKLOAD_CPU:-0}
+needle_cpus=${NEEDLE_CPUS:-}
 
 dir=$(mktemp -d /tmp/needle-overhead.XXXXXX)
 pid=
@@ -105,7 +109,11 @@ write_config() {   # write_config SOURCE|all
 start_needle() {
   : >"$dir/stderr"
   rm -f "$dir/events.jsonl"
-  "$bin" run -c "$dir/needle.toml" 2>"$dir/stderr" &
+  if [ -n "$needle_cpus" ]; then
+    taskset -c "$needle_cpus" "$bin" run -c "$dir/needle.toml" 2>"$dir/stderr" &
+  else
+    "$bin" run -c "$dir/needle.toml" 2>"$dir/stderr" &
+  fi
   pid=$!
   until grep -q "needle running:" "$dir/stderr"; do
     kill -0 "$pid" 2>/dev/null || { cat "$dir/stderr" >&2; exit 1; }
@@ -170,8 +178,8 @@ measure() {   # measure LABEL WORKLOAD
 }
 
 header() {
-  printf '%d alternating pairs, workload on CPU %s, on %s (%d CPUs), kernel %s\n' "$pairs" \
-    "$workload_cpu" "$(hostname)" "$(nproc)" "$(uname -r)"
+  printf '%d alternating pairs, workload on CPU %s, needle on %s, on %s (%d CPUs), kernel %s\n' \
+    "$pairs" "$workload_cpu" "${needle_cpus:-any CPU}" "$(hostname)" "$(nproc)" "$(uname -r)"
   printf '%-10s %-8s %7s %15s %7s %15s %10s %12s %8s %8s\n' needle workload wall min-max cpu \
     min-max ops events kdrops qdrops
 }
