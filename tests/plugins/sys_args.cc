@@ -6,7 +6,6 @@
 #include "needle/bpf_object.h"
 #include "needle/plugin.h"
 #include "needle/record.h"
-#include "syscall_spec.h"
 #include "sys_args_record.h"
 
 NEEDLE_BPF_OBJECT(sysargs)
@@ -27,7 +26,7 @@ class SysArgs final : public needle::Source {
  public:
   SysArgs(needle::Host host, const needle::Config&) : Source(host) {}
   needle_bpf_spec bpf_spec() override {
-    return needle::test::syscall_spec(needle_bpf_sysargs_bytes(), kPrograms, kSyscalls);
+    return needle::object_spec(needle_bpf_sysargs_bytes(), kPrograms, kSyscalls);
   }
   needle_rc decode(std::span<const std::byte> raw, needle::Event& ev) override {
     sys_args_record rec{};

@@ -6,7 +6,6 @@
 #include "needle/bpf_object.h"
 #include "needle/plugin.h"
 #include "needle/record.h"
-#include "syscall_spec.h"
 
 NEEDLE_BPF_OBJECT(typedfallback)
 
@@ -22,7 +21,7 @@ class TypedFallback final : public needle::Source {
  public:
   TypedFallback(needle::Host host, const needle::Config&) : Source(host) {}
   needle_bpf_spec bpf_spec() override {
-    return needle::test::syscall_spec(needle_bpf_typedfallback_bytes(), kPrograms, kSyscalls);
+    return needle::object_spec(needle_bpf_typedfallback_bytes(), kPrograms, kSyscalls);
   }
   needle_rc decode(std::span<const std::byte> raw, needle::Event& ev) override {
     needle_record_header hdr{};

@@ -1,7 +1,6 @@
 #include "container_source.h"
 
 #include <fstream>
-#include <iterator>
 #include <sstream>
 
 #include "container_record.h"
@@ -54,15 +53,7 @@ ContainerSource::ContainerSource(Host host, ContainerOptions options)
           "truncated_paths", "cgroup paths longer than the kernel side keeps (not parsed)")) {}
 
 needle_bpf_spec ContainerSource::bpf_spec() {
-  const auto bytes = needle_bpf_container_bytes();
-  needle_bpf_spec spec{};
-  spec.struct_size = sizeof spec;
-  spec.program_size = sizeof(needle_bpf_program);
-  spec.object = bytes.data();
-  spec.object_size = bytes.size();
-  spec.programs = kPrograms;
-  spec.program_count = std::size(kPrograms);
-  return spec;
+  return object_spec(needle_bpf_container_bytes(), kPrograms);
 }
 
 Result<void> ContainerSource::bpf_configure(Bpf& bpf) {

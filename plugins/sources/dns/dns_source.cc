@@ -1,7 +1,5 @@
 #include "dns_source.h"
 
-#include <iterator>
-
 #include "dns_record.h"
 #include "needle/bpf_object.h"
 #include "needle/record.h"
@@ -44,15 +42,7 @@ DnsSource::DnsSource(Host host, DnsOptions options)
       msg_(std::make_unique<Message>()) {}
 
 needle_bpf_spec DnsSource::bpf_spec() {
-  const auto bytes = needle_bpf_dns_bytes();
-  needle_bpf_spec spec{};
-  spec.struct_size = sizeof spec;
-  spec.program_size = sizeof(needle_bpf_program);
-  spec.object = bytes.data();
-  spec.object_size = bytes.size();
-  spec.programs = kPrograms;
-  spec.program_count = std::size(kPrograms);
-  return spec;
+  return object_spec(needle_bpf_dns_bytes(), kPrograms);
 }
 
 Result<void> DnsSource::bpf_configure(Bpf& bpf) {

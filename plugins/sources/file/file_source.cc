@@ -127,14 +127,7 @@ FileSource::FileSource(Host host, FileOptions options)
           host.counter("malformed_records", "Ring records the file decoder rejected")) {}
 
 needle_bpf_spec FileSource::bpf_spec() {
-  const auto bytes = needle_bpf_file_bytes();
-  needle_bpf_spec spec{
-      sizeof(needle_bpf_spec), sizeof(needle_bpf_program), bytes.data(), bytes.size(), kPrograms,
-      std::size(kPrograms)};
-  spec.syscalls = kSyscalls;
-  spec.syscall_count = std::size(kSyscalls);
-  spec.syscall_size = sizeof(needle_syscall);
-  return spec;
+  return object_spec(needle_bpf_file_bytes(), kPrograms, kSyscalls);
 }
 
 Result<void> FileSource::bpf_configure(Bpf& bpf) {

@@ -51,14 +51,7 @@ IpcSource::IpcSource(Host host, IpcOptions options)
           host.counter("malformed_records", "Ring records the ipc decoder rejected")) {}
 
 needle_bpf_spec IpcSource::bpf_spec() {
-  const auto bytes = needle_bpf_ipc_bytes();
-  needle_bpf_spec spec{
-      sizeof(needle_bpf_spec), sizeof(needle_bpf_program), bytes.data(), bytes.size(), kPrograms,
-      std::size(kPrograms)};
-  spec.syscalls = kSyscalls;
-  spec.syscall_count = std::size(kSyscalls);
-  spec.syscall_size = sizeof(needle_syscall);
-  return spec;
+  return object_spec(needle_bpf_ipc_bytes(), kPrograms, kSyscalls);
 }
 
 Result<void> IpcSource::bpf_configure(Bpf& bpf) {

@@ -1,7 +1,5 @@
 #include "network_source.h"
 
-#include <iterator>
-
 #include "needle/bpf_object.h"
 #include "needle/record.h"
 #include "net_record.h"
@@ -41,14 +39,7 @@ NetworkSource::NetworkSource(Host host)
           host.counter("malformed_records", "Ring records the network decoder rejected")) {}
 
 needle_bpf_spec NetworkSource::bpf_spec() {
-  const auto bytes = needle_bpf_network_bytes();
-  needle_bpf_spec spec{
-      sizeof(needle_bpf_spec), sizeof(needle_bpf_program), bytes.data(), bytes.size(), kPrograms,
-      std::size(kPrograms)};
-  spec.syscalls = kSyscalls;
-  spec.syscall_count = std::size(kSyscalls);
-  spec.syscall_size = sizeof(needle_syscall);
-  return spec;
+  return object_spec(needle_bpf_network_bytes(), kPrograms, kSyscalls);
 }
 
 needle_rc NetworkSource::decode(std::span<const std::byte> raw, Event& ev) {

@@ -1,7 +1,6 @@
 #include "process_source.h"
 
 #include <cstddef>
-#include <iterator>
 
 #include "needle/bpf_object.h"
 #include "needle/record.h"
@@ -45,10 +44,7 @@ ProcessSource::ProcessSource(Host host, ProcessOptions options)
           host.counter("malformed_records", "Ring records the process decoder rejected")) {}
 
 needle_bpf_spec ProcessSource::bpf_spec() {
-  const auto bytes = needle_bpf_process_bytes();
-  return needle_bpf_spec{
-      sizeof(needle_bpf_spec), sizeof(needle_bpf_program), bytes.data(), bytes.size(), kPrograms,
-      std::size(kPrograms)};
+  return object_spec(needle_bpf_process_bytes(), kPrograms);
 }
 
 Result<void> ProcessSource::bpf_configure(Bpf& bpf) {

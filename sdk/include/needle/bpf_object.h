@@ -36,6 +36,33 @@ constexpr needle_syscall compat_syscall(uint32_t nr, const char* hook) {
   return needle_syscall{sizeof(needle_syscall), NEEDLE_SYSCALL_COMPAT, nr, 0, hook};
 }
 
+/// A source's bpf_spec(): its embedded object (`needle_bpf_<name>_bytes()`) and program table.
+template <std::size_t P>
+needle_bpf_spec object_spec(std::span<const unsigned char> object,
+                            const needle_bpf_program (&programs)[P]) {
+  needle_bpf_spec spec{};
+  spec.struct_size = sizeof spec;
+  spec.program_size = sizeof(needle_bpf_program);
+  spec.object = object.data();
+  spec.object_size = object.size();
+  spec.programs = programs;
+  spec.program_count = P;
+  return spec;
+}
+
+/// The same for a source with syscall handlers: `syscalls` names the syscalls its
+/// NEEDLE_PROG_SYSCALL programs handle.
+template <std::size_t P, std::size_t S>
+needle_bpf_spec object_spec(std::span<const unsigned char> object,
+                            const needle_bpf_program (&programs)[P],
+                            const needle_syscall (&syscalls)[S]) {
+  needle_bpf_spec spec = object_spec(object, programs);
+  spec.syscalls = syscalls;
+  spec.syscall_count = S;
+  spec.syscall_size = sizeof(needle_syscall);
+  return spec;
+}
+
 }  // namespace needle
 
 /// The three rungs of an exit handler written with NEEDLE_SYS_EXIT_HANDLER(handler) (kernel
