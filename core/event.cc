@@ -827,6 +827,10 @@ void Event::set_str(needle_node parent, std::string_view path, std::string_view 
 }
 
 void Event::set_str(needle_node parent, const Field& f, std::string_view value) {
+  if (const uint32_t n = fresh_field(parent, f, NEEDLE_NODE_STRING); n != kNone) {
+    store_str(n, value);
+    return;
+  }
   if (shares(parent) &&
       valid_text(value) &&   // an invalid one is marked lossy in this event: copied in
       write_shared(parent, &f, NEEDLE_NODE_STRING, 0, value, nullptr,
@@ -837,6 +841,10 @@ void Event::set_str(needle_node parent, const Field& f, std::string_view value) 
 }
 
 void Event::set_valid_str(needle_node parent, const Field& f, std::string_view value) {
+  if (const uint32_t n = fresh_field(parent, f, NEEDLE_NODE_STRING); n != kNone) {
+    nodes_[n].v.s = {store(value), static_cast<uint32_t>(value.size())};
+    return;
+  }
   if (shares(parent) && write_shared(parent, &f, NEEDLE_NODE_STRING, 0, value, nullptr,
                    [&](Event& t) { t.set_str(NEEDLE_ROOT, f, value); })) {
     return;
@@ -848,14 +856,20 @@ void Event::set_valid_str(needle_node parent, const Field& f, std::string_view v
 }
 
 needle_node Event::object(needle_node parent, const Field& f) {
-  return resolve(parent, f, NEEDLE_NODE_OBJECT);
+  const uint32_t n = fresh_field(parent, f, NEEDLE_NODE_OBJECT);
+  return n != kNone ? n : resolve(parent, f, NEEDLE_NODE_OBJECT);
 }
 
 needle_node Event::array(needle_node parent, const Field& f) {
-  return resolve(parent, f, NEEDLE_NODE_ARRAY);
+  const uint32_t n = fresh_field(parent, f, NEEDLE_NODE_ARRAY);
+  return n != kNone ? n : resolve(parent, f, NEEDLE_NODE_ARRAY);
 }
 
 void Event::set_int(needle_node parent, const Field& f, int64_t v) {
+  if (const uint32_t n = fresh_field(parent, f, NEEDLE_NODE_INT); n != kNone) {
+    nodes_[n].v.i = v;
+    return;
+  }
   if (shares(parent) && write_shared(parent, &f, NEEDLE_NODE_INT, static_cast<uint64_t>(v), {},
                                      nullptr, [&](Event& t) { t.set_int(NEEDLE_ROOT, f, v); })) {
     return;
@@ -867,6 +881,10 @@ void Event::set_int(needle_node parent, const Field& f, int64_t v) {
 }
 
 void Event::set_uint(needle_node parent, const Field& f, uint64_t v) {
+  if (const uint32_t n = fresh_field(parent, f, NEEDLE_NODE_UINT); n != kNone) {
+    nodes_[n].v.u = v;
+    return;
+  }
   if (shares(parent) && write_shared(parent, &f, NEEDLE_NODE_UINT, v, {}, nullptr,
                    [&](Event& t) { t.set_uint(NEEDLE_ROOT, f, v); })) {
     return;
@@ -878,6 +896,10 @@ void Event::set_uint(needle_node parent, const Field& f, uint64_t v) {
 }
 
 void Event::set_bool(needle_node parent, const Field& f, bool v) {
+  if (const uint32_t n = fresh_field(parent, f, NEEDLE_NODE_BOOL); n != kNone) {
+    nodes_[n].v.b = v;
+    return;
+  }
   if (shares(parent) && write_shared(parent, &f, NEEDLE_NODE_BOOL, v ? 1u : 0u, {}, nullptr,
                    [&](Event& t) { t.set_bool(NEEDLE_ROOT, f, v); })) {
     return;
@@ -1413,16 +1435,34 @@ bool Event::stamp_fresh(std::string_view id, std::string_view time, std::string_
       !valid_text(source)) {
     return false;
   }
-  const auto put = [this](const Field& field, std::string_view v) {
-    const uint32_t n = add_node(NEEDLE_ROOT, field.parts[0], {}, NEEDLE_NODE_STRING);
+  // The root and its five members as the general path below lays them out (and so the JSON's
+  // order): id, time, type (node 3, where event_type reads it), source, host. Made once, then
+  // copied in whole, where five appends would link each one.
+  static const std::array<Node, 6> kLayout = [&f] {
+    std::array<Node, 6> l{};
+    const Field* names[] = {&f.id, &f.time, &f.type, &f.source, &f.host};
+    l[0].type = NEEDLE_NODE_OBJECT;
+    l[0].first = 1;
+    l[0].last = 5;
+    l[0].count = 5;
+    for (uint32_t i = 1; i <= 5; ++i) {
+      l[i].type = i == 5 ? NEEDLE_NODE_OBJECT : NEEDLE_NODE_STRING;
+      l[i].parent = NEEDLE_ROOT;
+      l[i].ikey = names[i - 1]->parts[0];
+      l[i].next = i == 5 ? kNone : i + 1;
+      l[0].key_bits |= l[i].ikey->bit;
+    }
+    return l;
+  }();
+  changed();
+  nodes_.assign(kLayout.begin(), kLayout.end());
+  const auto put = [this](uint32_t n, std::string_view v) {
     nodes_[n].v.s = {store(v), static_cast<uint32_t>(v.size())};
   };
-  // The order of the general path below (and so of the JSON): id, time, type, source, host.
-  put(f.id, id);
-  put(f.time, time);
-  put(f.type, {});   // node 3, where event_type reads it
-  put(f.source, source);
-  attach(add_node(NEEDLE_ROOT, f.host.parts[0], {}, NEEDLE_NODE_OBJECT), host);
+  put(1, id);
+  put(2, time);
+  put(4, source);
+  attach(5, host);
   return true;
 }
 

@@ -220,6 +220,20 @@ class Event {
   uint32_t resolve_step(uint32_t cur, const Key* ikey, std::string_view name, bool last,
                         uint32_t type, bool replace);
   void store_str(uint32_t n, std::string_view value);
+  /// The common write, a field `f` of one interned name new to `parent`, an object of this
+  /// event's own (not shared): the node appended for it without the general resolve; kNone
+  /// when the write needs the general path.
+  uint32_t fresh_field(needle_node parent, const Field& f, uint32_t type) {
+    if (f.parts.size() != 1 || parent >= nodes_.size()) {
+      return kNone;   // a path, a foreign id (above any own node) or none
+    }
+    const Node& p = nodes_[parent];
+    if (p.type != NEEDLE_NODE_OBJECT || p.v.frozen != nullptr ||
+        (p.key_bits & f.parts[0]->bit) != 0) {
+      return kNone;
+    }
+    return add_node(parent, f.parts[0], {}, type);
+  }
   /// Appends copies of `src`'s children of `from` under `to` (their keys, values, subtrees).
   /// A subtree shared in `src` is shared here too, unless `flatten` (its nodes are copied).
   /// With `map`, records which node each of `src`'s became (map[src node] = node here).

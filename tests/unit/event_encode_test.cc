@@ -48,6 +48,39 @@ TEST(Event, SettingAFieldAgainReplacesItInPlace) {
   EXPECT_EQ(json(ev), R"({"type":"x.y","source":"s"})");
 }
 
+// Writes by field take a short path when the name is new to an object of the event's own (its
+// bit is not in the object's filter of its children's names). Past 32 names the bits repeat:
+// a name whose bit a sibling already set goes the general way, and is still found, replaced
+// in place, or added once.
+TEST(Event, FieldWritesPastThirtyTwoNamesReplaceAndAddOnce) {
+  Event ev;
+  std::vector<const Field*> fields;
+  for (int i = 0; i < 40; ++i) {
+    fields.push_back(make_field("fresh_name_" + std::to_string(i)));
+    ASSERT_NE(fields.back(), nullptr);
+  }
+  const Field* obj = make_field("fresh_obj");
+  const Field* arr = make_field("fresh_arr");
+  std::string want = "{";
+  for (int i = 0; i < 40; ++i) {
+    ev.set_uint(NEEDLE_ROOT, *fields[i], static_cast<uint64_t>(i));
+    want += (i ? ",\"fresh_name_" : "\"fresh_name_") + std::to_string(i) + "\":" +
+            std::to_string(i == 35 ? 7 : i == 36 ? -2 : i);
+  }
+  ev.set_uint(NEEDLE_ROOT, *fields[35], 7);   // again: replaced where it is
+  ev.set_int(NEEDLE_ROOT, *fields[36], -2);   // again, as another type
+  const needle_node o = ev.object(NEEDLE_ROOT, *obj);
+  EXPECT_EQ(ev.object(NEEDLE_ROOT, *obj), o);   // found, not made twice
+  ev.set_str(o, *fields[3], "a");
+  ev.set_bool(o, *fields[35], true);   // the same bit as fields[3] when the names are 32 apart
+  ev.set_str(o, *fields[3], "b");
+  const needle_node a = ev.array(NEEDLE_ROOT, *arr);
+  EXPECT_EQ(ev.array(NEEDLE_ROOT, *arr), a);
+  ev.push_str(a, "x");
+  want += R"(,"fresh_obj":{"fresh_name_3":"b","fresh_name_35":true},"fresh_arr":["x"]})";
+  EXPECT_EQ(json(ev), want);
+}
+
 TEST(Event, ArraysOfStringsAndObjects) {
   Event ev;
   needle_node args = ev.array(NEEDLE_ROOT, "process.args");
