@@ -17,7 +17,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "cri_api.grpc.pb.h"
 #include "harness.h"
@@ -58,6 +61,38 @@ int kubepods_lock() {
   }();
   return fd;
 }
+
+// A failed test's output gets what needle and this process's containerd logged: under load a
+// failure could be a pod the runtime did not start or a lookup that ran out of time, and the
+// assertion alone does not tell them apart.
+class LogsOnFailure {
+ public:
+  explicit LogsOnFailure(const Needle& n) : n_(n) {}
+  LogsOnFailure(const LogsOnFailure&) = delete;
+  LogsOnFailure& operator=(const LogsOnFailure&) = delete;
+  ~LogsOnFailure() {
+    if (!::testing::Test::HasFailure()) {
+      return;
+    }
+    std::cerr << "--- needle's log\n" << n_.err() << "--- the end of containerd's log\n";
+    const char* dir = std::getenv("NEEDLE_CTD_DIR");
+    std::ifstream in(std::string(dir != nullptr ? dir : "/tmp/needle-test/containerd") +
+                     "/containerd.log");
+    std::vector<std::string> last;
+    for (std::string line; std::getline(in, line);) {
+      last.push_back(std::move(line));
+      if (last.size() > 40) {
+        last.erase(last.begin());
+      }
+    }
+    for (const std::string& line : last) {
+      std::cerr << line << '\n';
+    }
+  }
+
+ private:
+  const Needle& n_;
+};
 
 class Cri : public ::testing::Test {
  protected:
@@ -329,6 +364,7 @@ class Cri : public ::testing::Test {
 TEST_F(Cri, ProcessInACriContainerCarriesContainerImageDigestAndPod) {
   TempDir d;
   Needle n(d);
+  LogsOnFailure logs(n);
   NEEDLE_START_BPF(n, config(d, "unix://" + peer().address));
   const std::string uid = uid_for("0001");
   const std::string marker = "needle-cri-" + uid;
@@ -358,6 +394,7 @@ TEST_F(Cri, ProcessInACriContainerCarriesContainerImageDigestAndPod) {
 TEST_F(Cri, ContainerIdUnknownToTheRuntimeGoesOnWithoutCriFields) {
   TempDir d;
   Needle n(d);
+  LogsOnFailure logs(n);
   NEEDLE_START_BPF(n, config(d, "unix://" + peer().address));
   const std::string uid = uid_for("0002");
   char hex[65];
@@ -376,6 +413,7 @@ TEST_F(Cri, ContainerIdUnknownToTheRuntimeGoesOnWithoutCriFields) {
 TEST_F(Cri, ContainerdStoppedAndRestartedMidRunEventsFlowThenMetadataReturns) {
   TempDir d;
   Needle n(d);
+  LogsOnFailure logs(n);
   NEEDLE_START_BPF(n, config(d, "unix://" + peer().address));
   ASSERT_TRUE(eventually([&] { return n.err().find("connected to") != std::string::npos; }));
   ASSERT_EQ(run({"/bin/bash", peer_script(), "stop"}, 60).exit_code, 0);
@@ -413,6 +451,7 @@ TEST_F(Cri, ContainerdStoppedAndRestartedMidRunEventsFlowThenMetadataReturns) {
 TEST_F(Cri, SocketMissingAtStartNeedleRunsAndEventsGoOnIncomplete) {
   TempDir d;
   Needle n(d);
+  LogsOnFailure logs(n);
   NEEDLE_START_BPF(n, config(d, "unix://" + d.file("absent.sock")));
   EXPECT_TRUE(eventually([&] {
     return n.err().find("no CRI runtime answers") != std::string::npos;
