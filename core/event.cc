@@ -780,6 +780,9 @@ uint32_t Event::resolve(needle_node parent, std::string_view path, uint32_t type
 
 [[gnu::always_inline]] inline uint32_t Event::resolve(needle_node parent, const Field& f,
                                                       uint32_t type, bool replace) {
+  if (const uint32_t n = fresh_field(parent, f, type); n != kNone) {
+    return n;   // the common write: nothing to find, thaw or replace
+  }
   parent = own(parent);
   if (f.parts.empty()) {
     uint32_t n = resolve(parent, f.path, type);
@@ -827,10 +830,6 @@ void Event::set_str(needle_node parent, std::string_view path, std::string_view 
 }
 
 void Event::set_str(needle_node parent, const Field& f, std::string_view value) {
-  if (const uint32_t n = fresh_field(parent, f, NEEDLE_NODE_STRING); n != kNone) {
-    store_str(n, value);
-    return;
-  }
   if (shares(parent) &&
       valid_text(value) &&   // an invalid one is marked lossy in this event: copied in
       write_shared(parent, &f, NEEDLE_NODE_STRING, 0, value, nullptr,
@@ -841,10 +840,6 @@ void Event::set_str(needle_node parent, const Field& f, std::string_view value) 
 }
 
 void Event::set_valid_str(needle_node parent, const Field& f, std::string_view value) {
-  if (const uint32_t n = fresh_field(parent, f, NEEDLE_NODE_STRING); n != kNone) {
-    nodes_[n].v.s = {store(value), static_cast<uint32_t>(value.size())};
-    return;
-  }
   if (shares(parent) && write_shared(parent, &f, NEEDLE_NODE_STRING, 0, value, nullptr,
                    [&](Event& t) { t.set_str(NEEDLE_ROOT, f, value); })) {
     return;
@@ -856,20 +851,14 @@ void Event::set_valid_str(needle_node parent, const Field& f, std::string_view v
 }
 
 needle_node Event::object(needle_node parent, const Field& f) {
-  const uint32_t n = fresh_field(parent, f, NEEDLE_NODE_OBJECT);
-  return n != kNone ? n : resolve(parent, f, NEEDLE_NODE_OBJECT);
+  return resolve(parent, f, NEEDLE_NODE_OBJECT);
 }
 
 needle_node Event::array(needle_node parent, const Field& f) {
-  const uint32_t n = fresh_field(parent, f, NEEDLE_NODE_ARRAY);
-  return n != kNone ? n : resolve(parent, f, NEEDLE_NODE_ARRAY);
+  return resolve(parent, f, NEEDLE_NODE_ARRAY);
 }
 
 void Event::set_int(needle_node parent, const Field& f, int64_t v) {
-  if (const uint32_t n = fresh_field(parent, f, NEEDLE_NODE_INT); n != kNone) {
-    nodes_[n].v.i = v;
-    return;
-  }
   if (shares(parent) && write_shared(parent, &f, NEEDLE_NODE_INT, static_cast<uint64_t>(v), {},
                                      nullptr, [&](Event& t) { t.set_int(NEEDLE_ROOT, f, v); })) {
     return;
@@ -881,10 +870,6 @@ void Event::set_int(needle_node parent, const Field& f, int64_t v) {
 }
 
 void Event::set_uint(needle_node parent, const Field& f, uint64_t v) {
-  if (const uint32_t n = fresh_field(parent, f, NEEDLE_NODE_UINT); n != kNone) {
-    nodes_[n].v.u = v;
-    return;
-  }
   if (shares(parent) && write_shared(parent, &f, NEEDLE_NODE_UINT, v, {}, nullptr,
                    [&](Event& t) { t.set_uint(NEEDLE_ROOT, f, v); })) {
     return;
@@ -896,10 +881,6 @@ void Event::set_uint(needle_node parent, const Field& f, uint64_t v) {
 }
 
 void Event::set_bool(needle_node parent, const Field& f, bool v) {
-  if (const uint32_t n = fresh_field(parent, f, NEEDLE_NODE_BOOL); n != kNone) {
-    nodes_[n].v.b = v;
-    return;
-  }
   if (shares(parent) && write_shared(parent, &f, NEEDLE_NODE_BOOL, v ? 1u : 0u, {}, nullptr,
                    [&](Event& t) { t.set_bool(NEEDLE_ROOT, f, v); })) {
     return;
@@ -1061,14 +1042,13 @@ needle_node Event::copy(needle_node parent, const Field& f, const Event& from_ev
       return find(parent, f);
     }
   }
-  if (fz != nullptr && f.parts.size() == 1 && parent < nodes_.size() &&
-      nodes_[parent].type == NEEDLE_NODE_OBJECT && nodes_[parent].shared() == nullptr &&
-      (nodes_[parent].key_bits & f.parts[0]->bit) == 0) {
+  if (fz != nullptr) {
     // The common case, a template's shared subtree into a field its parent lacks (a fresh
     // event): one node that refers to the subtree, without the general resolve and reset.
-    const uint32_t n = add_node(parent, f.parts[0], {}, from.type);
-    attach(n, fz);
-    return n;
+    if (const uint32_t n = fresh_field(parent, f, from.type); n != kNone) {
+      attach(n, fz);
+      return n;
+    }
   }
   uint32_t n = resolve(parent, f, from.type, true);
   if (n == kNone) {

@@ -221,8 +221,8 @@ class Event {
                         uint32_t type, bool replace);
   void store_str(uint32_t n, std::string_view value);
   /// The common write, a field `f` of one interned name new to `parent`, an object of this
-  /// event's own (not shared): the node appended for it without the general resolve; kNone
-  /// when the write needs the general path.
+  /// event's own (not shared): the node appended for it, with none of the checks the general
+  /// resolve makes; kNone when the write needs them. resolve(Field) and copy() try it first.
   uint32_t fresh_field(needle_node parent, const Field& f, uint32_t type) {
     if (f.parts.size() != 1 || parent >= nodes_.size()) {
       return kNone;   // a path, a foreign id (above any own node) or none
