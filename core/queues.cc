@@ -123,11 +123,23 @@ void SinkQueue::drop_one() {
 }
 
 bool SinkQueue::push(std::string_view data, bool defer) {
-  return push_with(data, defer, [&](std::string& slot) { slot.assign(data.data(), data.size()); });
+  return push_with(data, defer, [&](std::string& slot) {
+    if (slot.capacity() < data.size() && !spare_.empty()) {
+      slot.swap(spare_.back());
+      spare_.pop_back();
+    }
+    slot.assign(data.data(), data.size());
+  });
 }
 
 bool SinkQueue::push_take(std::string& data, bool defer) {
-  return push_with(data, defer, [&](std::string& slot) { slot.swap(data); });
+  return push_with(data, defer, [&](std::string& slot) {
+    slot.swap(data);
+    if (!spare_.empty()) {
+      data.swap(spare_.back());   // the caller's next event goes into a warm buffer
+      spare_.pop_back();
+    }
+  });
 }
 
 template <typename Store>
@@ -177,7 +189,7 @@ void SinkQueue::wake() {
   }
 }
 
-size_t SinkQueue::peek_batch(std::vector<std::string>& out, size_t max,
+size_t SinkQueue::peek_batch(SinkBatch& out, size_t max,
                              std::chrono::steady_clock::time_point until) {
   std::unique_lock<std::mutex> lock(mu_);
   auto ready = [&] {
@@ -191,19 +203,31 @@ size_t SinkQueue::peek_batch(std::vector<std::string>& out, size_t max,
   if (abandoned_ || inflight_ > 0 || inflight_spill_ > 0) {
     return 0;
   }
-  if (out.size() < max) {
-    out.resize(max);
+  out.items.clear();
+  if (out.copies.size() < max) {
+    out.copies.resize(max);   // before any view of a copy is taken: they must not move
   }
   if (count_ > 0) {
     size_t n = std::min(count_, max);
     for (size_t i = 0; i < n; ++i) {
-      out[i].assign(slots_[(head_ + i) % slots_.size()]);
+      const std::string& slot = slots_[(head_ + i) % slots_.size()];
+      const auto at = reinterpret_cast<uintptr_t>(slot.data());
+      const auto self = reinterpret_cast<uintptr_t>(&slot);
+      if (at >= self && at < self + sizeof slot) {
+        out.copies[i].assign(slot);   // kept inside the string object: drop_one may move it
+        out.items.emplace_back(out.copies[i]);
+      } else {
+        out.items.emplace_back(slot);   // a buffer of its own, untouched until commit
+      }
     }
     inflight_ = n;
     return n;
   }
   if (spill_ != nullptr && !spill_->empty()) {
-    inflight_spill_ = spill_->peek(out, 0, max);
+    inflight_spill_ = spill_->peek(out.copies, 0, max);
+    for (size_t i = 0; i < inflight_spill_; ++i) {
+      out.items.emplace_back(out.copies[i]);
+    }
     return inflight_spill_;
   }
   return 0;
@@ -215,6 +239,12 @@ void SinkQueue::commit() {
     return;
   }
   if (inflight_ > 0) {
+    for (size_t i = 0; i < inflight_; ++i) {
+      std::string& slot = slots_[(head_ + i) % slots_.size()];
+      if (spare_.size() < kMaxSpare && slot.capacity() <= kMaxSpareBytes) {
+        spare_.push_back(std::move(slot));
+      }
+    }
     head_ = (head_ + inflight_) % slots_.size();
     count_ -= inflight_;
     inflight_ = 0;

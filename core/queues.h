@@ -70,9 +70,19 @@ class EventQueue {
 
 enum class OnFull { kBlock, kDropOldest, kSpill };
 
+/// A batch peeked from a SinkQueue: each event's bytes, valid until the queue's commit() or the
+/// next peek. Events in memory are read where they are (a slot in flight keeps its buffer);
+/// those read back from the spill, and short ones held inside a slot's string object (which
+/// drop_one may move), are copied into `copies` first.
+struct SinkBatch {
+  std::vector<std::string_view> items;
+  std::vector<std::string> copies;
+  std::string_view operator[](size_t i) const { return items[i]; }
+};
+
 class DiskSpill;
 
-/// Pipeline thread to one sink thread: encoded events in slots that keep their capacity. The
+/// Pipeline thread to one sink thread: encoded events in slots whose buffers are recycled. The
 /// consumer peeks a batch and commits it once the sink acknowledged it, so a batch in flight is
 /// never lost: on abandon (shutdown timeout) a spilling queue persists it with the rest.
 class SinkQueue {
@@ -95,11 +105,10 @@ class SinkQueue {
   bool push_take(std::string& data, bool defer = false);
   /// Wakes a waiting consumer if anything waits for it.
   void wake();
-  /// Copies up to `max` events into `out` (reusing its strings) without removing them: from
-  /// memory, or from the spill when memory is empty. Waits until one is there, the queue is
-  /// closed, or `until`. Returns the count; one batch may be in flight at a time.
-  size_t peek_batch(std::vector<std::string>& out, size_t max,
-                    std::chrono::steady_clock::time_point until);
+  /// Up to `max` events into `out` without removing them (see SinkBatch): from memory, or
+  /// from the spill when memory is empty. Waits until one is there, the queue is closed, or
+  /// `until`. Returns the count; one batch may be in flight at a time.
+  size_t peek_batch(SinkBatch& out, size_t max, std::chrono::steady_clock::time_point until);
   /// Removes the batch peeked last (the sink acknowledged it, or failed it for good).
   void commit();
   /// No more input; the consumer drains what is left.
@@ -124,6 +133,12 @@ class SinkQueue {
   std::condition_variable not_empty_;
   std::condition_variable not_full_;
   std::vector<std::string> slots_;
+  // Buffers of committed events, most recent last: a push takes one of these, still in the
+  // cache from its last use, where a slot's own buffer was last written `capacity` events ago
+  // (cold: writing an event into it stalled the producer on cache misses).
+  std::vector<std::string> spare_;
+  static constexpr size_t kMaxSpare = 1024;
+  static constexpr size_t kMaxSpareBytes = 64 * 1024;   // larger buffers are freed
   size_t head_ = 0;
   size_t count_ = 0;
   size_t inflight_ = 0;          // peeked from memory, not yet committed

@@ -151,7 +151,7 @@ class Runtime final : public EventIntake {
   void service_parked(bool force);
   void route(Event* ev);
   void sink_loop(SinkState* s);
-  bool write_batch(SinkState* s, std::vector<std::string>& batch, size_t n);
+  bool write_batch(SinkState* s, const std::string_view* batch, size_t n);
   int serve(Clock::time_point t0);
   void abort_startup();
   void shutdown();
@@ -597,7 +597,7 @@ void Runtime::pipeline_loop() {
   pipeline_done_ = true;
 }
 
-bool Runtime::write_batch(SinkState* s, std::vector<std::string>& batch, size_t n) {
+bool Runtime::write_batch(SinkState* s, const std::string_view* batch, size_t n) {
   thread_local std::vector<const void*> ptrs;
   thread_local std::vector<size_t> lens;
   ptrs.clear();
@@ -629,7 +629,7 @@ bool Runtime::write_batch(SinkState* s, std::vector<std::string>& batch, size_t 
 }
 
 void Runtime::sink_loop(SinkState* s) {
-  std::vector<std::string> batch;
+  SinkBatch batch;
   std::string gap;
   Event gap_ev;
   auto last_flush = Clock::now();
@@ -651,12 +651,12 @@ void Runtime::sink_loop(SinkState* s) {
       } else {
         encode_json(gap_ev, gap);
       }
-      std::vector<std::string> one{gap};
+      const std::string_view one[] = {gap};
       write_batch(s, one, 1);
     }
     if (n > 0) {
       // A batch given up only because of abandon stays queued (a spilling queue keeps it).
-      if (write_batch(s, batch, n) || !s->abandon.load()) {
+      if (write_batch(s, batch.items.data(), n) || !s->abandon.load()) {
         s->queue->commit();
       }
     }

@@ -18,7 +18,7 @@ TEST(SinkQueue, DropOldestKeepsTheNewestAndCountsDrops) {
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(q.push(std::to_string(i)));
   }
-  std::vector<std::string> out;
+  SinkBatch out;
   size_t n = q.peek_batch(out, 10, Clock::now());
   ASSERT_EQ(n, 3u);
   EXPECT_EQ(out[0], "2");
@@ -41,7 +41,7 @@ TEST(SinkQueue, PushTakeMovesTheBytesAndMixesWithCopies) {
   ASSERT_TRUE(q.push_take(buf));
   buf.assign("reused");
   ASSERT_TRUE(q.push_take(buf));
-  std::vector<std::string> out;
+  SinkBatch out;
   ASSERT_EQ(q.peek_batch(out, 10, Clock::now()), 4u);
   EXPECT_EQ(out[0], std::string(300, 'a'));
   EXPECT_EQ(out[1], "second");
@@ -60,7 +60,7 @@ TEST(SinkQueue, BlockWaitsForRoom) {
   ASSERT_TRUE(q.push("a"));
   std::thread producer([&] { EXPECT_TRUE(q.push("b")); });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  std::vector<std::string> out;
+  SinkBatch out;
   EXPECT_EQ(q.peek_batch(out, 10, Clock::now()), 1u);
   q.commit();
   producer.join();
@@ -83,7 +83,7 @@ TEST(SinkQueue, CloseInputLetsTheConsumerDrain) {
   SinkQueue q(4, OnFull::kBlock);
   q.push("a");
   q.close_input();
-  std::vector<std::string> out;
+  SinkBatch out;
   EXPECT_EQ(q.peek_batch(out, 10, Clock::now() + std::chrono::seconds(1)), 1u);
   EXPECT_FALSE(q.drained());
   q.commit();
@@ -96,20 +96,61 @@ TEST(SinkQueue, ABatchInFlightIsNotDroppedByDropOldest) {
   SinkQueue q(3, OnFull::kDropOldest);
   q.push("a");
   q.push("b");
-  std::vector<std::string> out;
+  SinkBatch out;
   ASSERT_EQ(q.peek_batch(out, 2, Clock::now()), 2u);   // a, b in flight
   q.push("c");
   q.push("d");   // full: drops c, the oldest not in flight
   EXPECT_EQ(q.dropped(), 1u);
+  // The drop moved the slots in flight: the batch's views still read a and b (short events
+  // live inside the string object that moved, so the batch holds copies of them).
+  EXPECT_EQ(out[0], "a");
+  EXPECT_EQ(out[1], "b");
   q.commit();
   ASSERT_EQ(q.peek_batch(out, 10, Clock::now()), 1u);
   EXPECT_EQ(out[0], "d");
 }
 
+// The same with events long enough to have buffers of their own, which the batch reads in
+// place: the drop moves the slots, not the buffers.
+TEST(SinkQueue, LongEventsInFlightAreReadInPlaceAcrossADrop) {
+  SinkQueue q(3, OnFull::kDropOldest);
+  const std::string a(100, 'a'), b(200, 'b');
+  q.push(a);
+  q.push(b);
+  SinkBatch out;
+  ASSERT_EQ(q.peek_batch(out, 2, Clock::now()), 2u);
+  q.push(std::string(300, 'c'));
+  q.push(std::string(400, 'd'));   // drops c
+  EXPECT_EQ(out[0], a);
+  EXPECT_EQ(out[1], b);
+  q.commit();
+  ASSERT_EQ(q.peek_batch(out, 10, Clock::now()), 1u);
+  EXPECT_EQ(out[0], std::string(400, 'd'));
+}
+
+// push_take gives the caller back the buffer of an event the sink acknowledged (still in the
+// cache), not the one a slot last held a queue's length of events ago.
+TEST(SinkQueue, PushTakeHandsBackACommittedEventsBuffer) {
+  SinkQueue q(64, OnFull::kBlock);
+  std::string buf(1000, 'x');
+  const char* first = buf.data();
+  ASSERT_TRUE(q.push_take(buf));
+  SinkBatch out;
+  ASSERT_EQ(q.peek_batch(out, 10, Clock::now()), 1u);
+  EXPECT_EQ(out[0].data(), first);   // read in place
+  q.commit();
+  buf.assign(1000, 'y');
+  ASSERT_TRUE(q.push_take(buf));
+  EXPECT_EQ(buf.data(), first);
+  EXPECT_GE(buf.capacity(), 1000u);
+  ASSERT_EQ(q.peek_batch(out, 10, Clock::now()), 1u);
+  EXPECT_EQ(out[0], std::string(1000, 'y'));
+}
+
 TEST(SinkQueue, UnacknowledgedBatchIsOfferedAgain) {
   SinkQueue q(4, OnFull::kBlock);
   q.push("x");
-  std::vector<std::string> out;
+  SinkBatch out;
   ASSERT_EQ(q.peek_batch(out, 10, Clock::now()), 1u);
   EXPECT_EQ(q.depth(), 1u);   // still queued until commit
 }
@@ -176,10 +217,10 @@ TEST(SinkQueue, DeferredPushesReachTheConsumerByWakeOrWhenTheQueueFills) {
   SinkQueue q(4, OnFull::kBlock);
   std::vector<std::string> seen;
   std::thread consumer([&] {
-    std::vector<std::string> out;
+    SinkBatch out;
     while (seen.size() < 10) {
       size_t n = q.peek_batch(out, 3, Clock::now() + std::chrono::hours(1));
-      seen.insert(seen.end(), out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n));
+      seen.insert(seen.end(), out.items.begin(), out.items.begin() + static_cast<std::ptrdiff_t>(n));
       q.commit();
     }
   });

@@ -130,10 +130,10 @@ TEST_F(SpillTest, SpillingQueueOverflowsToDiskAndKeepsOrder) {
   EXPECT_EQ(q.dropped(), 0u);
   EXPECT_GT(q.spill_bytes(), 0u);
   std::vector<std::string> got;
-  std::vector<std::string> out;
+  SinkBatch out;
   q.push("q6");   // spill not empty yet: goes behind it, never ahead
   while (size_t n = q.peek_batch(out, 4, Clock::now())) {
-    got.insert(got.end(), out.begin(), out.begin() + static_cast<long>(n));
+    got.insert(got.end(), out.items.begin(), out.items.begin() + static_cast<long>(n));
     q.commit();
   }
   EXPECT_EQ(got, (std::vector<std::string>{"q0", "q1", "q2", "q3", "q4", "q5", "q6"}));
@@ -146,7 +146,7 @@ TEST_F(SpillTest, AbandonPersistsTheMemoryQueueAndTheBatchInFlight) {
     q.push("a");
     q.push("b");
     q.push("c");
-    std::vector<std::string> out;
+    SinkBatch out;
     ASSERT_EQ(q.peek_batch(out, 2, Clock::now()), 2u);   // a, b in flight, never acknowledged
     EXPECT_EQ(q.abandon(), 0u);                         // nothing lost
   }

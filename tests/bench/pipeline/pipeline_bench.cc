@@ -810,7 +810,7 @@ class Pipeline {
   std::vector<core::Event*> events_;
   size_t in_queue_ = 0;
   std::string json_;
-  std::vector<std::string> batch_;
+  core::SinkBatch batch_;
   std::vector<const void*> ptrs_;
   std::vector<size_t> lens_;
   size_t queued_ = 0;
