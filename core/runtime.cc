@@ -463,10 +463,14 @@ void Runtime::ring_loop() {
 }
 
 bool Runtime::run_enrichers(Event* ev, size_t from, uint64_t& deadline, size_t& at) {
+  // 1: the event goes on now (shutdown, too many parked), so every enricher must finish, not
+  // only the one it waited for: one asked to park again is skipped, and the event it had
+  // registered was never finished there.
+  const bool finish = deadline == 1;
   for (size_t i = from; i < enrichers_.size(); ++i) {
     Instance* e = enrichers_[i];
     // A resumed enricher gets its own deadline back (1, long past, when it must finish now).
-    uint64_t d = i == from ? deadline : 0;
+    uint64_t d = finish ? 1 : i == from ? deadline : 0;
     needle_rc rc = e->lp->slots.enrich(e->self, as_abi(ev), &d);
     if (rc == NEEDLE_PENDING) {
       deadline = d;

@@ -172,6 +172,34 @@ TEST(Pipeline, FullRingIsCountedSignalledAndNeverBlocksTheKernel) {
   EXPECT_EQ(signalled, drops) << "every kernel drop must reach the file sink as needle.gap";
 }
 
+// At shutdown the core sends parked events on at once and tells each enricher so (deadline
+// 1): every enricher of the pass must finish, not only the one the event waited for. Two
+// enrichers that never finish by themselves: each must have written its field on every event.
+TEST(Pipeline, AForcedPassReachesEveryEnricher) {
+  TempDir d;
+  Needle n(d);
+  NEEDLE_START_BPF(n, needle_section("shutdown_timeout = 20") +
+                          "[[source]]\nplugin = \"process\"\n"
+                          "[[enricher]]\nplugin = \"park\"\nid = \"first\"\n"
+                          "field = \"park.first\"\n"
+                          "[[enricher]]\nplugin = \"park\"\nid = \"second\"\n"
+                          "field = \"park.second\"\n" +
+                          file_sink(d.file("e.jsonl")));
+  exec_storm(5);
+  ASSERT_EQ(n.stop(SIGTERM, std::chrono::seconds(30)), 0) << n.err();
+  size_t events = 0;
+  for (auto& e : read_events(d.file("e.jsonl"))) {
+    if (str_field(e, "type").rfind("process.", 0) != 0) {
+      continue;
+    }
+    ++events;
+    EXPECT_EQ(str_field(e, "park.first"), "forced") << e.dump();
+    EXPECT_EQ(str_field(e, "park.second"), "forced") << e.dump();
+  }
+  EXPECT_GE(events, 10u) << n.err();   // five execs, their forks and exits, and the snapshot
+  std::printf("[ measure ] events sent on by the forced pass: %zu\n", events);
+}
+
 TEST(Pipeline, DropOldestQueueSignalsItsOwnGap) {
   TempDir d;
   Needle n(d);

@@ -204,7 +204,8 @@ needle_rc CgroupEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
   if (now == 0) {
     now = host().now_boot_ns();
   }
-  const uint64_t deadline = pending_.deadline(ev, now, options_.timeout_ms * 1'000'000ull);
+  const uint64_t deadline = pending_.deadline(ev, now, options_.timeout_ms * 1'000'000ull,
+                                              deadline_ns);
   if (now >= deadline) {
     ev.mark_incomplete("container.id");
     host().add(c_timeouts_);

@@ -90,7 +90,15 @@ class PendingDeadlines {
   static constexpr uint64_t kForgetAfterNs = 30'000'000'000ull;
 
   /// The event's deadline: the one registered earlier, or `now + timeout` registered now.
-  uint64_t deadline(const Event& ev, uint64_t now, uint64_t timeout_ns) {
+  /// `given` is the deadline the core called enrich with: when it has passed (1 when the core
+  /// must send the event on at once: shutdown, too many parked), it is the answer, so that the
+  /// caller finishes now and calls done(), which drops the entry. An enricher that answered
+  /// with its own later deadline instead stayed pending; the core went on without it, and the
+  /// entry stayed for kForgetAfterNs, to be scanned by every done() meanwhile.
+  uint64_t deadline(const Event& ev, uint64_t now, uint64_t timeout_ns, uint64_t given) {
+    if (given != 0 && given <= now) {
+      return given;
+    }
     const uint64_t key = key_of(ev);
     for (const Entry& e : entries_) {
       if (e.ev == ev.raw() && e.key == key) {
@@ -107,9 +115,19 @@ class PendingDeadlines {
     if (entries_.empty()) {
       return;
     }
-    const uint64_t key = key_of(ev);
+    // The event's id is read (a host call and a hash) only when an entry names its pointer:
+    // most events were never parked.
+    uint64_t key = 0;
+    bool have_key = false;
     for (size_t i = 0; i < entries_.size(); ++i) {
-      if (entries_[i].ev == ev.raw() && entries_[i].key == key) {
+      if (entries_[i].ev != ev.raw()) {
+        continue;
+      }
+      if (!have_key) {
+        key = key_of(ev);
+        have_key = true;
+      }
+      if (entries_[i].key == key) {
         entries_[i] = entries_.back();
         entries_.pop_back();
         return;

@@ -150,7 +150,8 @@ needle_rc CriEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
     pending_.done(ev);
     return NEEDLE_OK;
   }
-  const uint64_t deadline = pending_.deadline(ev, now, options_.timeout_ms * 1'000'000ull);
+  const uint64_t deadline = pending_.deadline(ev, now, options_.timeout_ms * 1'000'000ull,
+                                              deadline_ns);
   if (now >= deadline) {
     mark_missing(ev);
     host().add(c_timeouts_);

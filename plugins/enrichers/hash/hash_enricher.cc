@@ -117,7 +117,8 @@ needle_rc HashEnricher::enrich(Event& ev, uint64_t& deadline_ns) {
     return NEEDLE_OK;
   }
   const uint64_t now = host().now_boot_ns();
-  const uint64_t deadline = pending_.deadline(ev, now, options_.timeout_ms * 1'000'000ull);
+  const uint64_t deadline = pending_.deadline(ev, now, options_.timeout_ms * 1'000'000ull,
+                                              deadline_ns);
   if (now >= deadline) {
     if (own == Step::kQueued) {
       ev.mark_incomplete("process.exe_sha256");

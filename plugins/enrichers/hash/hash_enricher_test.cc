@@ -293,6 +293,26 @@ TEST_F(HashTest, DeadlinePassedMarksIncompleteAndCounts) {
   EXPECT_EQ(th.counter("timeouts"), 1u);
 }
 
+// The core calls back with 1 when it must send a parked event on at once (shutdown, too many
+// parked): the enricher finishes then, long before its own deadline, instead of asking to be
+// parked again (which left its entry behind, scanned by every later event).
+TEST_F(HashTest, AForcedCallFinishesAtOnce) {
+  TestHost th("hash");
+  HashEnricher en(th.host(), HashOptions{});   // timeout 1 s or more: far off
+  ASSERT_TRUE(en.start().ok());
+  en.stop();  // no worker: the digest never comes
+  TestEvent t;
+  exec_event(t, 0, write("forced", "x"), "0000000000000202");
+  Event ev = t.view();
+  uint64_t d = 0;
+  ASSERT_EQ(en.enrich(ev, d), NEEDLE_PENDING);
+  ASSERT_GT(d, th.host().now_boot_ns());
+  d = 1;
+  ASSERT_EQ(en.enrich(ev, d), NEEDLE_OK);
+  EXPECT_NE(t.json().find("\"incomplete\":[\"process.exe_sha256\"]"), std::string::npos);
+  EXPECT_EQ(th.counter("timeouts"), 1u);
+}
+
 TEST_F(HashTest, EventsWithoutAnExecutableAreLeftAlone) {
   TestHost th("hash");
   HashEnricher en(th.host(), HashOptions{});

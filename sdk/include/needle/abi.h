@@ -318,7 +318,9 @@ typedef struct needle_plugin_vtable {
 
   /* Enrichers. Pipeline thread. NEEDLE_OK: done. NEEDLE_PENDING: park the event until
    * *deadline_ns (boot clock) at most, then call enrich again (with the deadline passed, the
-   * plugin must finish and mark what it could not fill as incomplete). */
+   * plugin must finish and mark what it could not fill as incomplete). *deadline_ns is 1 on
+   * entry when the event must go on at once (shutdown, too many parked), on a first visit too:
+   * finish then as well. */
   needle_rc (*enrich)(needle_plugin* self, needle_event* ev, uint64_t* deadline_ns);
 
   /* Sinks. Sink thread. `items` are encoded events in the format the instance was configured
