@@ -15,44 +15,41 @@ using test::TestHost;
 constexpr uint64_t kNow = 1'000'000'000;
 constexpr uint64_t kTimeout = 50'000'000;
 
-TEST(PendingDeadlines, AnEventKeepsTheDeadlineOfItsFirstPark) {
-  TestHost th("pending");
-  PendingDeadlines p(th.api());
-  TestEvent a;
-  EXPECT_EQ(p.deadline(a.view(), kNow, kTimeout, 0), kNow + kTimeout);
+class PendingDeadlinesTest : public ::testing::Test {
+ protected:
+  // Parks `ev` first at kNow: its deadline.
+  uint64_t park(TestEvent& ev) { return p_.deadline(ev.view(), kNow, kTimeout, 0); }
+  TestHost th_{"pending"};
+  PendingDeadlines p_{th_.api()};
+  TestEvent a_;
+  TestEvent b_;
+};
+
+TEST_F(PendingDeadlinesTest, AnEventKeepsTheDeadlineOfItsFirstPark) {
+  EXPECT_EQ(park(a_), kNow + kTimeout);
   // Called again before it (woken early, the deadline it was given back): the same one.
-  EXPECT_EQ(p.deadline(a.view(), kNow + 10, kTimeout, kNow + kTimeout), kNow + kTimeout);
-  EXPECT_EQ(p.size(), 1u);
-  p.done(a.view());
-  EXPECT_EQ(p.size(), 0u);
+  EXPECT_EQ(p_.deadline(a_.view(), kNow + 10, kTimeout, kNow + kTimeout), kNow + kTimeout);
+  EXPECT_EQ(p_.size(), 1u);
+  p_.done(a_.view());
+  EXPECT_EQ(p_.size(), 0u);
 }
 
-TEST(PendingDeadlines, APassedDeadlineFromTheCoreIsTheAnswer) {
-  TestHost th("pending");
-  PendingDeadlines p(th.api());
-  TestEvent a;
-  TestEvent b;
-  ASSERT_EQ(p.deadline(a.view(), kNow, kTimeout, 0), kNow + kTimeout);
-  ASSERT_EQ(p.deadline(b.view(), kNow, kTimeout, 0), kNow + kTimeout);
+TEST_F(PendingDeadlinesTest, APassedDeadlineFromTheCoreIsTheAnswer) {
+  ASSERT_EQ(park(a_), kNow + kTimeout);
+  ASSERT_EQ(park(b_), kNow + kTimeout);
   // Too many parked: the core calls with 1 long before the enricher's own deadline. The
   // enricher must finish now (the answer is in the past) and then drops the entry.
-  const uint64_t d = p.deadline(a.view(), kNow + 10, kTimeout, 1);
-  EXPECT_EQ(d, 1u);
-  EXPECT_LE(d, kNow + 10);
-  p.done(a.view());
-  EXPECT_EQ(p.size(), 1u);   // b's stays
-  p.done(b.view());
-  EXPECT_EQ(p.size(), 0u);
+  EXPECT_EQ(p_.deadline(a_.view(), kNow + 10, kTimeout, 1), 1u);
+  p_.done(a_.view());
+  EXPECT_EQ(p_.size(), 1u);   // b's stays
+  p_.done(b_.view());
+  EXPECT_EQ(p_.size(), 0u);
 }
 
-TEST(PendingDeadlines, DoneOfAnEventNeverParkedChangesNothing) {
-  TestHost th("pending");
-  PendingDeadlines p(th.api());
-  TestEvent a;
-  TestEvent other;
-  ASSERT_EQ(p.deadline(a.view(), kNow, kTimeout, 0), kNow + kTimeout);
-  p.done(other.view());
-  EXPECT_EQ(p.size(), 1u);
+TEST_F(PendingDeadlinesTest, DoneOfAnEventNeverParkedChangesNothing) {
+  ASSERT_EQ(park(a_), kNow + kTimeout);
+  p_.done(b_.view());
+  EXPECT_EQ(p_.size(), 1u);
 }
 
 }  // namespace

@@ -52,6 +52,25 @@ class HashTest : public ::testing::Test {
     e.set("process.exe", exe);
     e.set("process.entity_id", entity);
   }
+  // An exec event parked by an enricher with `o` and no worker (the digest never comes), then
+  // called back with again(its deadline): it must finish, marked incomplete, one timeout
+  // counted.
+  template <typename Again>
+  void expect_gives_up(const HashOptions& o, Again again) {
+    TestHost th("hash");
+    HashEnricher en(th.host(), o);
+    ASSERT_TRUE(en.start().ok());
+    en.stop();
+    TestEvent t;
+    exec_event(t, 0, write("slow", "x"), "0000000000000201");
+    Event ev = t.view();
+    uint64_t d = 0;
+    ASSERT_EQ(en.enrich(ev, d), NEEDLE_PENDING);
+    d = again(d);
+    ASSERT_EQ(en.enrich(ev, d), NEEDLE_OK);
+    EXPECT_NE(t.json().find("\"incomplete\":[\"process.exe_sha256\"]"), std::string::npos);
+    EXPECT_EQ(th.counter("timeouts"), 1u);
+  }
   // enrich until done, letting the worker run between calls.
   static needle_rc settle(HashEnricher& en, Event& ev) {
     uint64_t d = 0;
@@ -276,41 +295,23 @@ TEST_F(HashTest, MissingFileGoesOnIncompleteAndIsCounted) {
 }
 
 TEST_F(HashTest, DeadlinePassedMarksIncompleteAndCounts) {
-  TestHost th("hash");
   HashOptions o;
   o.timeout_ms = 1;
-  HashEnricher en(th.host(), o);
-  ASSERT_TRUE(en.start().ok());
-  en.stop();  // no worker: the digest never comes
-  TestEvent t;
-  exec_event(t, 0, write("slow", "x"), "0000000000000201");
-  Event ev = t.view();
-  uint64_t d = 0;
-  ASSERT_EQ(en.enrich(ev, d), NEEDLE_PENDING);
-  std::this_thread::sleep_for(std::chrono::milliseconds(3));
-  ASSERT_EQ(en.enrich(ev, d), NEEDLE_OK);
-  EXPECT_NE(t.json().find("\"incomplete\":[\"process.exe_sha256\"]"), std::string::npos);
-  EXPECT_EQ(th.counter("timeouts"), 1u);
+  expect_gives_up(o, [](uint64_t d) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    return d;   // called back with its own deadline, now passed
+  });
 }
 
 // The core calls back with 1 when it must send a parked event on at once (shutdown, too many
 // parked): the enricher finishes then, long before its own deadline, instead of asking to be
 // parked again (which left its entry behind, scanned by every later event).
 TEST_F(HashTest, AForcedCallFinishesAtOnce) {
-  TestHost th("hash");
-  HashEnricher en(th.host(), HashOptions{});   // timeout 1 s or more: far off
-  ASSERT_TRUE(en.start().ok());
-  en.stop();  // no worker: the digest never comes
-  TestEvent t;
-  exec_event(t, 0, write("forced", "x"), "0000000000000202");
-  Event ev = t.view();
-  uint64_t d = 0;
-  ASSERT_EQ(en.enrich(ev, d), NEEDLE_PENDING);
-  ASSERT_GT(d, th.host().now_boot_ns());
-  d = 1;
-  ASSERT_EQ(en.enrich(ev, d), NEEDLE_OK);
-  EXPECT_NE(t.json().find("\"incomplete\":[\"process.exe_sha256\"]"), std::string::npos);
-  EXPECT_EQ(th.counter("timeouts"), 1u);
+  TestHost clock("clock");
+  expect_gives_up(HashOptions{}, [&clock](uint64_t d) {   // timeout 1 s or more: far off
+    EXPECT_GT(d, clock.host().now_boot_ns());
+    return uint64_t{1};
+  });
 }
 
 TEST_F(HashTest, EventsWithoutAnExecutableAreLeftAlone) {
