@@ -236,7 +236,8 @@ void pack_value(const Event& ev, uint32_t idx, msgpack::packer<StringBuffer>& pk
                 StringBuffer& pk_buffer) {
   const Event::Node& n = ev.node(idx);
   if (const Frozen* fz = n.shared()) {   // shared with other events: encoded once
-    pk_buffer.write(fz->msgpack.data(), fz->msgpack.size());
+    const std::string& mp = fz->msgpack();
+    pk_buffer.write(mp.data(), mp.size());
     return;
   }
   switch (n.type) {

@@ -424,8 +424,15 @@ Frozen* Event::freeze(const Event& from, uint32_t n) {
   fz->tree.nodes_[0].type = from.nodes_[n].type;
   fz->tree.copy_children(0, from, n, true);
   encode_json(fz->tree, fz->json);
-  encode_msgpack(fz->tree, fz->msgpack);
   return fz;
+}
+
+void Frozen::make_msgpack() const {
+  std::lock_guard<std::mutex> lock(mu);
+  if (!msgpack_ready_.load(std::memory_order_relaxed)) {
+    encode_msgpack(tree, msgpack_);
+    msgpack_ready_.store(true, std::memory_order_release);
+  }
 }
 
 template <typename Apply>
@@ -502,7 +509,6 @@ bool Event::write_shared(uint32_t parent, const Field* f, uint32_t type, uint64_
       r->tree.copy_children(0, fz->tree, 0, true);
       apply(r->tree);
       encode_json(r->tree, r->json);
-      encode_msgpack(r->tree, r->msgpack);
       hit->result.store(r, std::memory_order_release);
     }
     result = hit->result.load(std::memory_order_relaxed);

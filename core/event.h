@@ -347,8 +347,17 @@ struct Frozen {
 
   Event tree;             // the subtree's children under the root (an object or an array)
   std::string json;       // the root's value as JSON
-  std::string msgpack;    // and as msgpack
   mutable std::atomic<uint32_t> refs{1};
+
+  /// The root's value as msgpack, made on its first use by whichever thread encodes an event
+  /// that shares it: most hosts' sinks all want JSON, and a process's templates are made anew
+  /// at each exec, fork and exit.
+  const std::string& msgpack() const {
+    if (!msgpack_ready_.load(std::memory_order_acquire)) {
+      make_msgpack();
+    }
+    return msgpack_;
+  }
 
   // Writes made to this subtree in events that share it, and the subtree each gives: a write
   // made a second time (the same field, the same value) is answered with the same result,
@@ -374,8 +383,13 @@ struct Frozen {
     std::atomic<uint32_t> count{0};
     std::atomic<Transitions*> next{nullptr};   // owned
   };
-  mutable std::mutex mu;
+  mutable std::mutex mu;   // guards the transitions' appends and the msgpack form's making
   mutable std::atomic<Transitions*> transitions{nullptr};   // owned, made under mu
+
+ private:
+  void make_msgpack() const;   // under mu, once
+  mutable std::string msgpack_;
+  mutable std::atomic<bool> msgpack_ready_{false};
 };
 /// Drops one reference to `fz`, freeing it with the last.
 void release(const Frozen* fz);

@@ -775,6 +775,38 @@ TEST(Shared, EventsSharingASubtreeLiveOnSeveralThreads) {
   EXPECT_EQ(bad.load(), 0);
 }
 
+// A shared subtree's msgpack form is made on its first use: threads that encode events
+// sharing a new subtree at once all get the same bytes as an unshared copy's (it is made
+// once, under the subtree's lock; the rest wait for it or read it made).
+TEST(Shared, TheMsgpackFormIsMadeOnceWhenThreadsFirstNeedItTogether) {
+  for (int round = 0; round < 50; ++round) {
+    Event src;
+    fill_template(src, 100 + round);
+    Event flat;
+    copy_parent(flat, src);   // the first copy is flat: what every encoding must match
+    std::vector<std::unique_ptr<Event>> shared;
+    for (int t = 0; t < 4; ++t) {
+      shared.push_back(std::make_unique<Event>());
+      const needle_node n = copy_parent(*shared.back(), src);
+      ASSERT_NE(shared.back()->node(n).shared(), nullptr);
+    }
+    const std::string want = msgpack_of(flat);
+    std::atomic<int> bad{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        if (msgpack_of(*shared[static_cast<size_t>(t)]) != want) {
+          bad.fetch_add(1);
+        }
+      });
+    }
+    for (auto& th : threads) {
+      th.join();
+    }
+    EXPECT_EQ(bad.load(), 0) << "round " << round;
+  }
+}
+
 TEST(Keys, OneEntryPerNameWithItsEncodedForms) {
   const Key* a = intern_key("interned_a");
   ASSERT_NE(a, nullptr);
