@@ -14,6 +14,12 @@
 #   Two ratios per workload, from the same runs: wall (the workload's elapsed time, what it felt)
 #   and cpu (its user + system time and its children's: the in-kernel cost, without waiting for
 #   a CPU that needle's threads held).
+#   FLOOR="hook record" adds, in the same pairs (off, needle, each floor), the floor tracers of
+#   bench_floor: `hook` an empty sys_exit program (the kernel's tax on every syscall once any
+#   program is on that hook), `record` a 64-byte ring record per exec, fork, open, connect,
+#   accept, send, receive or signal syscall with batched wakeups and a consumer that only counts
+#   (the issue's batched floor, on this kernel's hook). Their rows say "floor:MODE"; their events
+#   column is the records of every process, their kdrops the ring's.
 #   Environment: WORKLOADS="exec open" narrows the set; SCALE=2 doubles every operation count;
 #   DNS_PORT (default 53, what the dns source watches); RUNG pins every source to one rung
 #   (tp_btf, raw_tp, tp); WORKLOAD_CPU (default 0) is the CPU the workload is pinned to.
@@ -29,8 +35,14 @@ mode=${2:-all}
 pairs=${3:-7}
 bin="$build/bin/needle"
 load="$build/bench/bench_load"
+floor_bin="$build/bench/bench_floor"
+floors=${FLOOR:-}
 [ -x "$bin" ] && [ -x "$load" ] || { echo "overhead: build first ($bin, $load)" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "overhead: needs root (needle loads BPF programs)" >&2; exit 2; }
+for f in $floors; do
+  [ "$f" = hook ] || [ "$f" = record ] || { echo "overhead: FLOOR takes hook and record" >&2; exit 2; }
+  [ -x "$floor_bin" ] || { echo "overhead: build first ($floor_bin)" >&2; exit 2; }
+done
 ((pairs >= 1)) || { echo "overhead: PAIRS must be at least 1" >&2; exit 2; }
 dns_port=${DNS_PORT:-53}
 scale=${SCALE:-1}
@@ -147,6 +159,28 @@ run_one() {   # run_one WORKLOAD: one run; prints its output line
   taskset -c "$workload_cpu" "$load" "$w" "$n" $(arg_of "$w")
 }
 
+floor_run() {   # floor_run MODE WORKLOAD: one run under the floor tracer; sets floor_out, floor_rec
+  if [ -n "$needle_cpus" ]; then
+    taskset -c "$needle_cpus" "$floor_bin" "$1" >"$dir/floor.out" 2>"$dir/floor.err" &
+  else
+    "$floor_bin" "$1" >"$dir/floor.out" 2>"$dir/floor.err" &
+  fi
+  pid=$!
+  until grep -q "floor running:" "$dir/floor.err"; do
+    kill -0 "$pid" 2>/dev/null || { cat "$dir/floor.err" >&2; exit 1; }
+    sleep 0.02
+  done
+  floor_out=$(run_one "$2")
+  kill -TERM "$pid"
+  wait "$pid" || { echo "overhead: bench_floor failed" >&2; cat "$dir/floor.err" >&2; exit 1; }
+  pid=
+  floor_rec=$(awk '{print $3, $5}' "$dir/floor.out")   # records drops
+}
+
+ratio() {   # ratio FIELD OFF ON: field FIELD of the ON run's line over the OFF run's
+  awk -v f="$1" -v a="$2" '{split(a, o, " "); print $f / o[f]}' <<<"$3"
+}
+
 median_range() {   # median_range RATIO...: "median min-max"
   printf '%s\n' "$@" | sort -g |
     awk '{a[NR] = $1} END {printf "%7.3f %7.3f-%-7.3f", a[int((NR + 1) / 2)], a[1], a[NR]}'
@@ -155,32 +189,45 @@ median_range() {   # median_range RATIO...: "median min-max"
 measure() {   # measure LABEL WORKLOAD
   local label=$1 w=$2
   if [ "$w" = cgroup ] && [ -z "$cgdir" ]; then
-    printf '%-10s %-8s skipped: no writable cgroup2 folder\n' "$label" "$w"
+    printf '%-12s %-8s skipped: no writable cgroup2 folder\n' "$label" "$w"
     return
   fi
   run_one "$w" >/dev/null   # warm caches and the page cache
   local wall=() cpu=() events=0 performed=0 kdrops=0 qdrops=0
+  local -A fwall=() fcpu=() frec=() fdrops=()
   for _ in $(seq 1 "$pairs"); do
     local off on
     off=$(run_one "$w")
     start_needle
     on=$(run_one "$w")
     stop_needle
-    wall+=("$(awk -v a="$off" '{split(a, o, " "); print $4 / o[4]}' <<<"$on")")
-    cpu+=("$(awk -v a="$off" '{split(a, o, " "); print $5 / o[5]}' <<<"$on")")
+    wall+=("$(ratio 4 "$off" "$on")")
+    cpu+=("$(ratio 5 "$off" "$on")")
+    for f in $floors; do
+      floor_run "$f" "$w"
+      fwall[$f]+=" $(ratio 4 "$off" "$floor_out")"
+      fcpu[$f]+=" $(ratio 5 "$off" "$floor_out")"
+      frec[$f]=$((${frec[$f]:-0} + ${floor_rec% *}))
+      fdrops[$f]=$((${fdrops[$f]:-0} + ${floor_rec#* }))
+    done
     performed=$((performed + $(awk '{print $2}' <<<"$on")))
     events=$((events + $(count_events "${counted[$w]}" "${by[$w]:-pid}" "$(awk '{print $6}' <<<"$on")")))
     kdrops=$((kdrops + $(gaps kernel)))
     qdrops=$((qdrops + $(gaps queue) + $(gaps decode)))
   done
-  printf '%-10s %-8s %s %s %10d %12s %8d %8d\n' "$label" "$w" "$(median_range "${wall[@]}")" \
+  printf '%-12s %-8s %s %s %10d %12s %8d %8d\n' "$label" "$w" "$(median_range "${wall[@]}")" \
     "$(median_range "${cpu[@]}")" "$performed" "$events ${counted[$w]}" "$kdrops" "$qdrops"
+  for f in $floors; do
+    # shellcheck disable=SC2086
+    printf '%-12s %-8s %s %s %10d %12s %8d %8s\n' "floor:$f" "$w" "$(median_range ${fwall[$f]})" \
+      "$(median_range ${fcpu[$f]})" "$performed" "${frec[$f]} records" "${fdrops[$f]}" -
+  done
 }
 
 header() {
   printf '%d alternating pairs, workload on CPU %s, needle on %s, on %s (%d CPUs), kernel %s\n' \
     "$pairs" "$workload_cpu" "${needle_cpus:-any CPU}" "$(hostname)" "$(nproc)" "$(uname -r)"
-  printf '%-10s %-8s %7s %15s %7s %15s %10s %12s %8s %8s\n' needle workload wall min-max cpu \
+  printf '%-12s %-8s %7s %15s %7s %15s %10s %12s %8s %8s\n' needle workload wall min-max cpu \
     min-max ops events kdrops qdrops
 }
 
