@@ -417,10 +417,22 @@ TEST_P(FileSourceRung, PinnedRungReportsOpenRenameFchmodAndUnlink) {
   fs::create_directories(d.file("tmpfs/sub"));
   route(false, {"openat", d.file("bound/deep"), "b"});
   route(false, {"openat", d.file("tmpfs/sub"), "t"});
+  // Names on both sides of the kernel's inline name length (DNAME_INLINE_LEN, 40): the typed
+  // walk copies a name of up to 39 bytes from the dentry as whole words, a longer one through a
+  // helper; a rename's new path is written right after the old one, over those words' slack.
+  const std::string names =
+      std::string(39, 'a') + "/" + std::string(40, 'b') + "/s/" + std::string(255, 'c') + "/x";
+  fs::create_directories(d.file(names));
+  route(false, {"openat", d.file(names), "y"});
+  route(false, {"renameat", d.file(names), "y", "z"});
   ASSERT_EQ(n.stop(), 0) << n.err();
   auto evs = read_events(d.file("events.jsonl"));
   expect_one(evs, "file.create", d.file("bound/deep/b"), "openat");
   expect_one(evs, "file.create", d.file("tmpfs/sub/t"), "openat");
+  expect_one(evs, "file.create", d.file(names + "/y"), "openat");
+  EXPECT_EQ(str_field(expect_one(evs, "file.rename", d.file(names + "/y"), "renameat"),
+                      "file.new_path"),
+            d.file(names + "/z"));
   auto created = expect_one(evs, "file.create", d.file("f"), "openat");
   EXPECT_GT(int_field(created, "file.inode"), 0) << created.dump();
   EXPECT_EQ(str_field(expect_one(evs, "file.rename", d.file("f"), "rename"), "file.new_path"),

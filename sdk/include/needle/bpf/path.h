@@ -23,8 +23,10 @@
 #define NEEDLE_PATH_MAX_DEPTH 64    /* components; a power of two */
 #define NEEDLE_PATH_NAME_MAX 255    /* a component longer than this is cut to it */
 /* Room `out` must have: the verifier cannot prove that a component written at an offset below
- * NEEDLE_PATH_MAX ends inside it, so the buffer needs one component of slack. Only the first
- * NEEDLE_PATH_MAX - 1 bytes are ever written. */
+ * NEEDLE_PATH_MAX ends inside it, so the buffer needs one component of slack. The result is at
+ * most NEEDLE_PATH_MAX - 1 bytes; a short name copied as whole words (NEEDLE_PATH_COPIED) may
+ * also write up to 39 bytes of its dentry's name buffer past the result's end, inside the slack,
+ * which callers do not read. */
 #define NEEDLE_PATH_BUF_SIZE (NEEDLE_PATH_MAX + NEEDLE_PATH_NAME_MAX + 1)
 
 #define NEEDLE_PATH_TRUNCATED_DEPTH (1u << 0)
@@ -35,9 +37,15 @@
  * than on the stack on purpose: the verifier does not track values through map memory, so the
  * bpf_loop callbacks converge after one pass instead of being re-verified for every depth and
  * offset they could see. */
+#define NEEDLE_PATH_INLINE_WORDS 5      /* a dentry's inline name: DNAME_INLINE_LEN 40 on 64-bit */
+#define NEEDLE_PATH_COPIED (1u << 31)   /* in len[]: the bytes are in inline_name[] */
+
 struct needle_path_scratch {
   __u64 name[NEEDLE_PATH_MAX_DEPTH];   /* const unsigned char* of each component, leaf first */
-  __u32 len[NEEDLE_PATH_MAX_DEPTH];
+  __u32 len[NEEDLE_PATH_MAX_DEPTH];    /* | NEEDLE_PATH_COPIED */
+  /* A short name's bytes, copied from its dentry during the walk with direct loads (typed
+   * walk, Linux 6.14+ layout), so that writing it costs no helper call. */
+  __u64 inline_name[NEEDLE_PATH_MAX_DEPTH][NEEDLE_PATH_INLINE_WORDS];
   __u64 dentry;       /* walk position */
   __u64 vfsmnt;
   __u64 mnt;
@@ -147,18 +155,50 @@ static __always_inline long needle_path_walk(__u32 index, void* arg, const int t
   __u32 slot = depth & (NEEDLE_PATH_MAX_DEPTH - 1);
   s->name[slot] = head.name;
   s->len[slot] = len;
+  if (typed && bpf_core_field_exists(struct dentry, d_shortname) &&
+      bpf_core_field_size(struct dentry, d_shortname) == 8 * NEEDLE_PATH_INLINE_WORDS &&
+      len < 8 * NEEDLE_PATH_INLINE_WORDS) {
+    /* A short name lives in the dentry itself (d_name.name points at d_shortname): five
+     * direct loads instead of a bpf_probe_read_kernel call when the path is written. */
+    struct dentry* d = NEEDLE_TYPED(dentry, dentry);
+    if (head.name == (__u64)dentry + bpf_core_field_offset(struct dentry, d_shortname)) {
+      s->inline_name[slot][0] = d->d_shortname.words[0];
+      s->inline_name[slot][1] = d->d_shortname.words[1];
+      s->inline_name[slot][2] = d->d_shortname.words[2];
+      s->inline_name[slot][3] = d->d_shortname.words[3];
+      s->inline_name[slot][4] = d->d_shortname.words[4];
+      s->len[slot] = len | NEEDLE_PATH_COPIED;
+    }
+  }
   s->depth = depth + 1;
   s->total += len + 1;
   s->dentry = (__u64)up;
   return s->pseudo ? 1 : 0;
 }
 
+/* Walk steps per bpf_loop callback: a callback's return costs more than a step here (the
+ * return thunk of a CPU with return-stack mitigations makes it a mispredicted return), and most
+ * paths take a few steps, so one call takes up to four. Each step unrolled into the callback
+ * adds to what the verifier checks once per call site: four emit steps per call (below) more
+ * than doubled it, for about 10 ns, so the emit loop stays at one component per call. */
+#define NEEDLE_PATH_WALK_STEPS_PER_CALL 4
+
+static __always_inline long needle_path_walk_steps(__u32 index, void* arg, const int typed) {
+#pragma unroll
+  for (__u32 k = 0; k < NEEDLE_PATH_WALK_STEPS_PER_CALL; k++) {
+    if (needle_path_walk(index * NEEDLE_PATH_WALK_STEPS_PER_CALL + k, arg, typed)) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
 static long needle_path_walk_step(__u32 index, void* arg) {
-  return needle_path_walk(index, arg, 0);
+  return needle_path_walk_steps(index, arg, 0);
 }
 
 static long needle_path_walk_step_typed(__u32 index, void* arg) {
-  return needle_path_walk(index, arg, 1);
+  return needle_path_walk_steps(index, arg, 1);
 }
 
 /* Writes component `depth - 1 - index` (root side first), dropping top components while the
@@ -172,6 +212,8 @@ static long needle_path_emit_step(__u32 index, void* arg) {
   }
   __u32 slot = (depth - 1 - index) & (NEEDLE_PATH_MAX_DEPTH - 1);
   __u32 len = s->len[slot];
+  __u32 copied = len & NEEDLE_PATH_COPIED;
+  len &= ~NEEDLE_PATH_COPIED;
   if (len > NEEDLE_PATH_NAME_MAX) {
     len = NEEDLE_PATH_NAME_MAX;
   }
@@ -189,8 +231,18 @@ static long needle_path_emit_step(__u32 index, void* arg) {
   if (pos + len > NEEDLE_PATH_MAX - 1) {
     return 1;        /* cannot happen (total was checked); keeps the bound obvious */
   }
-  if (bpf_probe_read_kernel(out + (pos & (NEEDLE_PATH_MAX - 1)), len,
-                            (const void*)s->name[slot]) == 0) {
+  if (copied) {
+    /* All five words: the bytes past the name land after the path's end (in the buffer's
+     * slack), where the next component or nothing is written over them. */
+    __u64* to = (__u64*)(out + (pos & (NEEDLE_PATH_MAX - 1)));
+    to[0] = s->inline_name[slot][0];
+    to[1] = s->inline_name[slot][1];
+    to[2] = s->inline_name[slot][2];
+    to[3] = s->inline_name[slot][3];
+    to[4] = s->inline_name[slot][4];
+    pos += len;
+  } else if (bpf_probe_read_kernel(out + (pos & (NEEDLE_PATH_MAX - 1)), len,
+                                   (const void*)s->name[slot]) == 0) {
     pos += len;
   }
   s->pos = pos;
@@ -235,8 +287,8 @@ static __always_inline __u32 needle_path_resolve_typed(struct vfsmount* vfsmnt,
   needle_current_root(scratch);
   struct needle_path_loop loop = {.s = scratch, .out = out};
   /* Every step either records a component or crosses a mount: 2x depth bounds both. */
-  bpf_loop(NEEDLE_PATH_MAX_DEPTH * 2, typed ? needle_path_walk_step_typed : needle_path_walk_step,
-           &loop, 0);
+  bpf_loop(NEEDLE_PATH_MAX_DEPTH * 2 / NEEDLE_PATH_WALK_STEPS_PER_CALL,
+           typed ? needle_path_walk_step_typed : needle_path_walk_step, &loop, 0);
   if (!scratch->done) {
     scratch->truncated = 1;
     *flags |= NEEDLE_PATH_TRUNCATED_DEPTH;
