@@ -312,8 +312,16 @@ static __always_inline void dns_record(struct __sk_buff* skb, int egress, __u16 
     if (exe_len > DNS_EXE_MAX) {
       exe_len = DNS_EXE_MAX;
     }
-    if (exe_len > 0 && bpf_probe_read_kernel(tail, exe_len, owner->exe) != 0) {
-      exe_len = 0;
+    /* Whole 64-byte chunks with direct loads (the owner is map memory) rather than a
+     * bpf_probe_read_kernel call: a call and its return cost more than the few words of a path.
+     * What a last chunk copies past exe_len lies where the payload is written next, or past
+     * the record's size. */
+#pragma unroll
+    for (__u32 i = 0; i < DNS_EXE_MAX / 64; i++) {
+      if (i * 64 >= exe_len) {
+        break;
+      }
+      __builtin_memcpy(tail + i * 64, owner->exe + i * 64, 64);
     }
   }
   __u32 cap = payload_len > DNS_CAPTURE_MAX ? DNS_CAPTURE_MAX : payload_len;

@@ -424,6 +424,39 @@ TEST_F(DnsSource, ConnectedUdpQueryAndAnswerAreTiedToTheSendingProcess) {
   }
 }
 
+// The owner's executable goes into each packet's record in whole 64-byte chunks: a path of
+// over 200 bytes takes four, the last one partly. The socket is connected by net_routes run
+// from a long folder (the connect stores the owner), then the query and its answer go over it.
+TEST_F(DnsSource, ALongExecutablePathIsCarriedWhole) {
+  TempDir d;
+  Needle n(d);
+  NEEDLE_START_BPF(n, dns_config(d, dns_.port()));
+  const std::string dir = d.file(std::string(90, 'e') + "/" + std::string(90, 'f'));
+  fs::create_directories(dir);
+  const std::string exe = dir + "/net_routes";
+  fs::copy_file(build_dir() + "/tests/net_routes", exe);
+  ASSERT_GT(exe.size(), 3 * 64u) << exe;
+  int s = socket(AF_INET, SOCK_DGRAM, 0);   // not close-on-exec: the helper connects it
+  ASSERT_GE(s, 0) << std::strerror(errno);
+  Result r = run({exe, "connect", std::to_string(s), "127.0.0.1", std::to_string(dns_.port())});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Bytes q = make_query(0x6464, "long." + tag(), kTypeA);
+  uint8_t buf[2048];
+  ssize_t got = 0;
+  EXPECT_EQ(send(s, q.data(), q.size(), 0), static_cast<ssize_t>(q.size()));
+  EXPECT_TRUE(recv_timeout(s, buf, sizeof buf, got));
+  close(s);
+  ASSERT_EQ(n.stop(), 0) << n.err();
+  int seen = 0;
+  for (const auto& e : read_events(d.file("events.jsonl"))) {
+    if (int_field(e, "dns.id") == 0x6464 && str_field(e, "source") == "dns") {
+      EXPECT_EQ(str_field(e, "process.exe"), exe) << e.dump();
+      ++seen;
+    }
+  }
+  EXPECT_EQ(seen, 2);   // the query and its answer
+}
+
 TEST_F(DnsSource, UnconnectedSendtoIsTiedToItsProcess) {
   TempDir d;
   Needle n(d);
