@@ -118,19 +118,28 @@ write_config() {   # write_config SOURCE|all
   } >"$dir/needle.toml"
 }
 
-start_needle() {
-  : >"$dir/stderr"
-  rm -f "$dir/events.jsonl"
+# launch STDERR READY CMD...: starts CMD in the background (on NEEDLE_CPUS when set) with its
+# stderr in STDERR, sets `pid`, and returns once STDERR has the line READY (exits with that
+# stderr when CMD stops before).
+launch() {
+  local err=$1 ready=$2
+  shift 2
+  : >"$err"
   if [ -n "$needle_cpus" ]; then
-    taskset -c "$needle_cpus" "$bin" run -c "$dir/needle.toml" 2>"$dir/stderr" &
+    taskset -c "$needle_cpus" "$@" 2>"$err" &
   else
-    "$bin" run -c "$dir/needle.toml" 2>"$dir/stderr" &
+    "$@" 2>"$err" &
   fi
   pid=$!
-  until grep -q "needle running:" "$dir/stderr"; do
-    kill -0 "$pid" 2>/dev/null || { cat "$dir/stderr" >&2; exit 1; }
+  until grep -q "$ready" "$err"; do
+    kill -0 "$pid" 2>/dev/null || { cat "$err" >&2; exit 1; }
     sleep 0.02
   done
+}
+
+start_needle() {
+  rm -f "$dir/events.jsonl"
+  launch "$dir/stderr" "needle running:" "$bin" run -c "$dir/needle.toml"
   sleep 0.5   # the start snapshot's events are out of the way
 }
 
@@ -160,16 +169,7 @@ run_one() {   # run_one WORKLOAD: one run; prints its output line
 }
 
 floor_run() {   # floor_run MODE WORKLOAD: one run under the floor tracer; sets floor_out, floor_rec
-  if [ -n "$needle_cpus" ]; then
-    taskset -c "$needle_cpus" "$floor_bin" "$1" >"$dir/floor.out" 2>"$dir/floor.err" &
-  else
-    "$floor_bin" "$1" >"$dir/floor.out" 2>"$dir/floor.err" &
-  fi
-  pid=$!
-  until grep -q "floor running:" "$dir/floor.err"; do
-    kill -0 "$pid" 2>/dev/null || { cat "$dir/floor.err" >&2; exit 1; }
-    sleep 0.02
-  done
+  launch "$dir/floor.err" "floor running:" "$floor_bin" "$1" >"$dir/floor.out"
   floor_out=$(run_one "$2")
   kill -TERM "$pid"
   wait "$pid" || { echo "overhead: bench_floor failed" >&2; cat "$dir/floor.err" >&2; exit 1; }
