@@ -95,7 +95,7 @@ struct needle_path_loop {
 
 /* One step up: into the parent mount at a mount root, else to the parent dentry. `typed`: the
  * dentry and mount are read directly (NEEDLE_TYPED), else through bpf_probe_read_kernel. */
-static __always_inline long needle_path_walk(__u32 index, void* arg, const int typed) {
+static __always_inline long needle_path_walk(void* arg, const int typed) {
   struct needle_path_scratch* s = ((struct needle_path_loop*)arg)->s;
   struct dentry* dentry = (struct dentry*)s->dentry;
   struct mount* mnt = (struct mount*)s->mnt;
@@ -183,10 +183,10 @@ static __always_inline long needle_path_walk(__u32 index, void* arg, const int t
  * than doubled it, for about 10 ns, so the emit loop stays at one component per call. */
 #define NEEDLE_PATH_WALK_STEPS_PER_CALL 4
 
-static __always_inline long needle_path_walk_steps(__u32 index, void* arg, const int typed) {
+static __always_inline long needle_path_walk_steps(void* arg, const int typed) {
 #pragma unroll
   for (__u32 k = 0; k < NEEDLE_PATH_WALK_STEPS_PER_CALL; k++) {
-    if (needle_path_walk(index * NEEDLE_PATH_WALK_STEPS_PER_CALL + k, arg, typed)) {
+    if (needle_path_walk(arg, typed)) {
       return 1;
     }
   }
@@ -194,11 +194,11 @@ static __always_inline long needle_path_walk_steps(__u32 index, void* arg, const
 }
 
 static long needle_path_walk_step(__u32 index, void* arg) {
-  return needle_path_walk_steps(index, arg, 0);
+  return needle_path_walk_steps(arg, 0);
 }
 
 static long needle_path_walk_step_typed(__u32 index, void* arg) {
-  return needle_path_walk_steps(index, arg, 1);
+  return needle_path_walk_steps(arg, 1);
 }
 
 /* Writes component `depth - 1 - index` (root side first), dropping top components while the
